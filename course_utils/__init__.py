@@ -1,0 +1,8 @@
+"""Shared helpers for the *Learning Without Labels* workbook.
+
+Notebooks import from here; nothing here imports from a notebook. Modules:
+``config`` (fast mode, folders, device, seeding), ``data`` (datasets), ``metrics``
+(ACC / NMI / ARI), ``viz`` (matplotlib figures), ``widgets`` (ipywidgets over viz),
+``checks`` (student self-checks), ``release`` (solutions -> student notebooks), ``cli``.
+"""
+__version__ = "0.1.0"

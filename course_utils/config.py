@@ -1,0 +1,143 @@
+"""Run-time settings shared by every notebook: fast mode, folders, device, seeding.
+
+Everything here is read from environment variables so that the same notebook runs
+unchanged in CI (fast mode, read-only data folder) and on a student's laptop or a GPU box:
+
+- ``COURSE_FAST=1``       fast mode: small data, few epochs (about a minute per notebook on a CPU)
+- ``COURSE_DATA_DIR``     where datasets are read from / downloaded to (default ``<repo>/data``)
+- ``COURSE_CACHE_DIR``    where checkpoints and derived files go (default ``<repo>/data/cache``)
+- ``COURSE_DEVICE``       force a device (``cpu``, ``cuda``, ``mps``); default: best available
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+T = TypeVar("T")
+
+
+def _env_flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={os.environ[name]!r} is not understood: use 1 (on) or 0 (off)."
+    )
+
+
+def is_fast() -> bool:
+    """True when ``COURSE_FAST`` is set to 1/true/yes/on (CI and quick checks)."""
+    return _env_flag("COURSE_FAST")
+
+
+def pick(fast: T, full: T) -> T:
+    """Choose a size for the current mode: ``N = pick(fast=2000, full=10000)``.
+
+    Notebooks read every size (samples, epochs, widths) through this function in their
+    parameters cell, so fast mode and full mode run the same code.
+    """
+    return fast if is_fast() else full
+
+
+def data_dir() -> Path:
+    """Folder datasets are read from (``COURSE_DATA_DIR``, default ``<repo>/data``).
+
+    It may be read-only (CI mounts a shared copy); nothing but dataset downloads is written here.
+    """
+    raw = os.environ.get("COURSE_DATA_DIR")
+    return Path(raw).expanduser().resolve() if raw else REPO_ROOT / "data"
+
+
+def cache_dir(create: bool = True) -> Path:
+    """Folder for checkpoints and derived files (``COURSE_CACHE_DIR``, default ``<repo>/data/cache``)."""
+    raw = os.environ.get("COURSE_CACHE_DIR")
+    path = Path(raw).expanduser().resolve() if raw else REPO_ROOT / "data" / "cache"
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                f"Cannot create the cache folder {path} ({exc}). Point COURSE_CACHE_DIR at a "
+                "writable folder, e.g. `export COURSE_CACHE_DIR=/tmp/course-cache`."
+            ) from exc
+    return path
+
+
+def get_device(prefer: str | None = None):
+    """Best available ``torch.device``: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (or ``COURSE_DEVICE``) forces one; asking for a device that is not there
+    raises an error that says which devices are available.
+    """
+    import torch
+
+    available = ["cpu"]
+    if torch.cuda.is_available():
+        available.insert(0, "cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        available.insert(len(available) - 1, "mps")
+    wanted = (prefer or os.environ.get("COURSE_DEVICE", "")).strip().lower()
+    if not wanted:
+        return torch.device(available[0])
+    if wanted.split(":")[0] not in available:
+        raise ValueError(
+            f"Device {wanted!r} was asked for (argument or COURSE_DEVICE) but is not available "
+            f"here; available: {', '.join(available)}. Unset COURSE_DEVICE to use the best one."
+        )
+    return torch.device(wanted)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA); optionally ask torch for deterministic kernels.
+
+    ``deterministic=True`` sets ``torch.use_deterministic_algorithms(True, warn_only=True)`` and
+    cuDNN's deterministic flags, so a rerun on the same machine gives the same numbers.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:  # week 01 can run without torch
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def _shown(path: Path, env_var: str) -> str:
+    """A folder as a person set it: relative to the repo, or the variable's own text."""
+    try:
+        return str(path.relative_to(REPO_ROOT)) + "/"
+    except ValueError:
+        return f"${env_var}={os.environ.get(env_var, path)}"
+
+
+def describe() -> str:
+    """One line for a notebook's first cell: mode, device, folders (no absolute repo paths)."""
+    mode = "FAST (COURSE_FAST=1)" if is_fast() else "FULL"
+    try:
+        device = str(get_device())
+    except Exception as exc:  # shown to the user instead of failing
+        device = f"unavailable ({exc})"
+    data = _shown(data_dir(), "COURSE_DATA_DIR")
+    cache = _shown(cache_dir(create=False), "COURSE_CACHE_DIR")
+    return f"mode: {mode} | device: {device} | data: {data} | cache: {cache}"

@@ -1,0 +1,95 @@
+"""Execute notebooks in a fresh Jupyter kernel (nbclient).
+
+Used to refresh the committed fast-mode outputs of ``solutions/`` (``course execute``) and by
+the tests that run student notebooks. The kernel is always this Python environment's own, so a
+notebook never runs against another installation of ``course_utils``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import nbformat
+from nbclient import NotebookClient
+
+from course_utils.release import RUN_METADATA, read_notebook, render
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the kernel we are about to start; restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_notebook(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    fast: bool = True,
+    timeout: int = 600,
+    allow_errors: bool = False,
+    stop_before: int | None = None,
+) -> nbformat.NotebookNode:
+    """Run ``nb`` (modified in place and returned) in a fresh kernel of this environment.
+
+    ``fast`` sets ``COURSE_FAST=1`` for the kernel; ``timeout`` is per cell in seconds;
+    ``stop_before`` runs only the cells before that index. Errors raise nbclient's
+    ``CellExecutionError`` unless ``allow_errors``.
+    """
+    if stop_before is not None:
+        nb.cells = nb.cells[:stop_before]
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    # Start the kernel from this interpreter, whatever kernelspecs the user has installed.
+    client.kernel_manager_class = "jupyter_client.manager.KernelManager"
+    env = {
+        "COURSE_FAST": "1" if fast else "0",
+        # inline figures even when the caller runs with MPLBACKEND=Agg (tests do)
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    with _environ(**env):
+        client.execute(cwd=str(cwd))
+    return nb
+
+
+def strip_run_state(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove what belongs to one run rather than to the notebook: widget state, timings."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for key in RUN_METADATA:
+            cell.metadata.pop(key, None)
+    return nb
+
+
+def refresh_solution(path: Path, timeout: int = 600) -> float:
+    """Re-execute one solution notebook in fast mode and save it with its new outputs.
+
+    The file is only replaced when the whole run succeeded, so a failing cell never leaves a
+    solution with half its outputs. Returns the wall time in seconds.
+    """
+    path = Path(path)
+    nb = read_notebook(path)
+    start = time.perf_counter()
+    execute_notebook(nb, cwd=path.parent, fast=True, timeout=timeout)
+    elapsed = time.perf_counter() - start
+    strip_run_state(nb)
+    tmp = path.with_suffix(".ipynb.tmp")
+    tmp.write_text(render(nb), encoding="utf-8")
+    tmp.replace(path)
+    return elapsed
