@@ -1,6 +1,6 @@
 """The ``course`` command (also ``python -m course_utils``).
 
-    course lab [--no-browser] [--port N]   JupyterLab on notebooks/
+    course lab [--no-browser] [--port N]   JupyterLab on notebooks/ (other options go to jupyter lab)
     course release [--check]               notebooks/ from solutions/ (instructors)
     course execute [NOTEBOOK ...]          refresh the fast-mode outputs of solutions/ (instructors)
     course info                            mode, device and folders in use
@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     ]
     if args.no_browser:
         cmd += ["--no-browser", f"--ip={args.ip}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
+        cmd.append("--allow-root")
     cmd += args.extra
     print("Starting JupyterLab on notebooks/ (Ctrl+C to stop) ...", flush=True)
     try:
@@ -102,7 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="headless: print the URL only")
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on with --no-browser")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help="further options for jupyter lab")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("release", help="generate notebooks/ from solutions/")
@@ -123,5 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.func is not cmd_lab:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra  # `course lab` passes further options on to jupyter lab
     return args.func(args)

@@ -1,0 +1,553 @@
+"""Datasets for the workbook: MNIST (IDX reader, checksums, download), scikit-learn's 8x8 digits,
+and synthetic Gaussian mixtures with known parameters.
+
+Every loader returns ``(X, y)`` as torch tensors:
+
+- ``X``: ``(N, D)`` float32 in ``[0, 1]`` (or images ``(N, 1, H, W)`` with ``flatten=False``)
+- ``y``: ``(N,)`` int64 class labels, used only to *evaluate* a clustering, never to train it.
+
+MNIST is read from the original IDX ``.gz`` files in ``<COURSE_DATA_DIR>/MNIST/raw/`` (the same
+layout torchvision uses), checked against the published MD5 checksums, and downloaded when missing
+and the network allows. Nothing but those downloaded files is ever written into the data folder.
+"""
+from __future__ import annotations
+
+import difflib
+import gzip
+import hashlib
+import http.client
+import os
+import ssl
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from course_utils import config
+
+__all__ = [
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "DOWNLOAD_TIMEOUT_S",
+    "DatasetNotFoundError",
+    "DataDirNotWritableError",
+    "DatasetCorruptError",
+    "load_mnist",
+    "load_digits",
+    "GaussianMixtureData",
+    "make_gaussian_mixture",
+    "DATASETS",
+    "load_dataset",
+    "clear_cache",
+]
+
+# --------------------------------------------------------------------------------------------
+# MNIST: files, checksums, mirrors
+# --------------------------------------------------------------------------------------------
+
+#: split part -> (file name, published MD5). The checksums are the ones torchvision checks.
+MNIST_FILES: dict[str, tuple[str, str]] = {
+    "train_images": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+}
+
+#: Base URLs tried in order; a file's URL is ``mirror + file name``.
+MNIST_MIRRORS: list[str] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+]
+
+#: Seconds to wait for a mirror to answer (and between received chunks) before giving up on it.
+DOWNLOAD_TIMEOUT_S: float = 30.0
+
+_SPLITS: dict[str, tuple[str, ...]] = {"train": ("train",), "test": ("test",), "all": ("train", "test")}
+_IMAGE_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions (N, rows, cols)
+_LABEL_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (N,)
+_IMAGE_SIZE = 28
+_USER_AGENT = "learning-without-labels/0.1 (course_utils.data; python urllib)"
+# Errors that mean "the network or the mirror failed", as opposed to a local problem (disk full).
+_NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
+                   TimeoutError, ssl.SSLError)
+
+# In-process caches. Keys include size and mtime, so a replaced or edited file is read again.
+_VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, md5) that matched
+_PARSED: dict[tuple[str, int, int], np.ndarray] = {}  # (path, size, mtime_ns) -> uint8 array
+_PARSED_MAX_ENTRIES = 8
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """Dataset files are missing and could not be downloaded; the message says how to get them."""
+
+
+class DataDirNotWritableError(DatasetNotFoundError):
+    """Dataset files are missing and the data folder is read-only, so they cannot be downloaded."""
+
+
+class DatasetCorruptError(RuntimeError):
+    """A dataset file is damaged (wrong checksum or not a valid IDX file)."""
+
+
+def clear_cache() -> None:
+    """Forget verified checksums and parsed arrays (the next call re-reads the files)."""
+    _VERIFIED.clear()
+    _PARSED.clear()
+
+
+def load_mnist(
+    split: str = "test",
+    limit: int | None = None,
+    flatten: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load MNIST from the original IDX ``.gz`` files.
+
+    Args:
+        split: ``"train"`` (60,000), ``"test"`` (10,000) or ``"all"`` (train then test, 70,000).
+        limit: keep only the first ``limit`` examples (deterministic); ``None`` keeps all.
+            A limit larger than the split gives the whole split.
+        flatten: ``True`` gives ``X: (N, 784)``, ``False`` gives images ``X: (N, 1, 28, 28)``.
+        root: folder holding ``MNIST/raw/``; default ``config.data_dir()`` (``COURSE_DATA_DIR``).
+        download: download missing files from ``MNIST_MIRRORS`` into ``<root>/MNIST/raw/``.
+
+    Returns:
+        ``X``: ``(N, 784)`` or ``(N, 1, 28, 28)`` float32 in ``[0, 1]``;
+        ``y``: ``(N,)`` int64 digit labels 0-9. Fresh tensors: changing them changes no cache.
+
+    Raises:
+        ValueError: unknown ``split`` or a ``limit`` that is not a positive int.
+        DatasetNotFoundError: files missing and not downloadable (offline, or ``download=False``).
+        DataDirNotWritableError: files missing and the folder is read-only.
+        DatasetCorruptError: a file has the wrong checksum or is not a valid IDX file.
+    """
+    if split not in _SPLITS:
+        raise ValueError(
+            f"Unknown MNIST split {split!r}. Valid splits: {', '.join(sorted(_SPLITS))} "
+            "('all' = train then test, 70,000 images)."
+        )
+    limit = _check_limit(limit)
+    folder = mnist_folder(root)
+    parts = [f"{s}_{kind}" for s in _SPLITS[split] for kind in ("images", "labels")]
+    _ensure_files(folder, parts, split=split, download=download)
+
+    images_per_split, labels_per_split = [], []
+    for s in _SPLITS[split]:
+        images = _read_verified(folder, f"{s}_images")
+        labels = _read_verified(folder, f"{s}_labels")
+        if len(images) != len(labels):
+            raise DatasetCorruptError(
+                f"{folder / MNIST_FILES[f'{s}_images'][0]} holds {len(images)} images but "
+                f"{folder / MNIST_FILES[f'{s}_labels'][0]} holds {len(labels)} labels; they must "
+                "match. Delete both files and rerun load_mnist() to download them again."
+            )
+        images_per_split.append(images)
+        labels_per_split.append(labels)
+    images = images_per_split[0] if len(images_per_split) == 1 else np.concatenate(images_per_split)
+    labels = labels_per_split[0] if len(labels_per_split) == 1 else np.concatenate(labels_per_split)
+
+    n = len(images) if limit is None else min(limit, len(images))
+    x = images[:n].astype(np.float32)  # a copy: the cached uint8 array is never exposed
+    x /= 255.0
+    X = torch.from_numpy(x)
+    X = X.reshape(n, _IMAGE_SIZE * _IMAGE_SIZE) if flatten else X.reshape(n, 1, _IMAGE_SIZE, _IMAGE_SIZE)
+    y = torch.from_numpy(labels[:n].astype(np.int64))
+    return X, y
+
+
+def mnist_folder(root: str | Path | None = None) -> Path:
+    """The folder MNIST's ``.gz`` files live in: ``<root or config.data_dir()>/MNIST/raw``."""
+    base = config.data_dir() if root is None else Path(root).expanduser()
+    return base / "MNIST" / "raw"
+
+
+def _check_limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit <= 0:
+        raise ValueError(
+            f"limit must be a positive int (the number of examples to keep) or None for all, "
+            f"got {limit!r}."
+        )
+    return int(limit)
+
+
+def _ensure_files(folder: Path, parts: list[str], split: str, download: bool) -> None:
+    """Make sure the files of ``parts`` exist in ``folder``, downloading them if allowed."""
+    missing = [MNIST_FILES[p][0] for p in parts if not (folder / MNIST_FILES[p][0]).is_file()]
+    if not missing:
+        return
+    if not download:
+        raise DatasetNotFoundError(_not_found_message(
+            folder, missing, split, "Nothing was downloaded because download=False."))
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirNotWritableError(_not_writable_message(folder, missing, split, exc)) from exc
+
+    md5_of = {name: md5 for name, md5 in MNIST_FILES.values()}
+    dead_mirrors: set[str] = set()  # mirrors that did not answer at all; not retried
+    errors: list[str] = []
+    still_missing = []
+    for name in missing:
+        if dead_mirrors.issuperset(MNIST_MIRRORS) and errors:  # offline: do not retry each file
+            still_missing.append(name)
+            continue
+        error = _download(name, md5_of[name], folder, split, dead_mirrors)
+        if error is not None:
+            errors.append(error)
+            still_missing.append(name)
+    if still_missing:
+        raise DatasetNotFoundError(_not_found_message(
+            folder, still_missing, split, f"Downloading them failed; last error: {errors[-1]}."))
+
+
+def _download(name: str, md5: str, folder: Path, split: str, dead_mirrors: set[str]) -> str | None:
+    """Download ``name`` into ``folder`` from the first mirror that gives the right bytes.
+
+    The bytes go to a temporary file in the same folder, are checked against ``md5``, and only
+    then renamed (atomically) to ``name``; on any failure the temporary file is removed.
+    Returns ``None`` on success, else a short description of the last failure.
+    """
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise DataDirNotWritableError(_not_writable_message(folder, [name], split, exc)) from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    last_error = "no mirror was tried (MNIST_MIRRORS is empty)"
+    try:
+        for mirror in MNIST_MIRRORS:
+            if mirror in dead_mirrors:
+                continue
+            url = mirror + name
+            try:
+                actual = _fetch(url, tmp, name)
+            except urllib.error.HTTPError as exc:  # the mirror answered, but not with the file
+                last_error = f"{url}: HTTP {exc.code} {exc.reason}"
+                continue
+            except _NETWORK_ERRORS as exc:
+                dead_mirrors.add(mirror)
+                last_error = f"{url}: {_short_reason(exc)}"
+                continue
+            if actual != md5:
+                last_error = f"{url} gave a file with MD5 {actual}, expected {md5} (discarded)"
+                continue
+            os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a dataset file is for everyone
+            os.replace(tmp, folder / name)
+            return None
+        return last_error
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after a successful os.replace
+
+
+def _fetch(url: str, dest: Path, name: str) -> str:
+    """Stream ``url`` into ``dest`` (overwriting it) with a progress bar; return the MD5 of the bytes."""
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    digest = hashlib.md5(usedforsecurity=False)
+    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response, open(dest, "wb") as out:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=f"Downloading {name}", leave=False) as bar:
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
+def _short_reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return f"{type(exc).__name__}: {reason}"
+
+
+def _urls_for(names: list[str]) -> str:
+    if not MNIST_MIRRORS:
+        return "    (no mirrors configured in course_utils.data.MNIST_MIRRORS)"
+    lines = [f"    {MNIST_MIRRORS[0]}{name}" for name in names]
+    if len(MNIST_MIRRORS) > 1:
+        lines.append(f"    (or the same names under {', '.join(MNIST_MIRRORS[1:])})")
+    return "\n".join(lines)
+
+
+def _not_found_message(folder: Path, names: list[str], split: str, why: str) -> str:
+    return (
+        f"MNIST split {split!r} is not available: missing {', '.join(names)} in {folder}.\n"
+        f"{why}\n"
+        "To fix this, do one of:\n"
+        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(names)}\n"
+        "  - set COURSE_DATA_DIR (or pass root=...) to a folder that holds MNIST/raw/ with these "
+        "files, e.g. `export COURSE_DATA_DIR=/path/to/shared/data`;\n"
+        "  - rerun with download=True on a machine with network access."
+    )
+
+
+def _not_writable_message(folder: Path, names: list[str], split: str, exc: OSError) -> str:
+    return (
+        f"MNIST split {split!r} is not available: missing {', '.join(names)} in {folder}, and "
+        f"they cannot be downloaded there because the folder is not writable "
+        f"({type(exc).__name__}: {exc}).\n"
+        "To fix this, do one of:\n"
+        "  - set COURSE_DATA_DIR to a writable folder (e.g. `export COURSE_DATA_DIR=$HOME/course-data`) "
+        "and rerun to download there;\n"
+        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(names)}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST: checksums and the IDX format
+# --------------------------------------------------------------------------------------------
+
+def _read_verified(folder: Path, part: str) -> np.ndarray:
+    """Check the MD5 of one MNIST file, then parse it (both cached per path, size and mtime).
+
+    Returns uint8 images ``(N, 28, 28)`` or labels ``(N,)``, read-only (callers must copy).
+    """
+    name, md5 = MNIST_FILES[part]
+    path = folder / name
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key + (md5,) not in _VERIFIED:
+        actual = _md5_of_file(path)
+        if actual != md5:
+            raise DatasetCorruptError(
+                f"MNIST file {path} is corrupt: its MD5 checksum is {actual}, expected {md5} "
+                "(the published checksum). It was probably cut off during a download or changed "
+                f"since. Delete it (`rm '{path}'`) and rerun load_mnist() to download it again, or "
+                f"copy a fresh copy of {name} into {folder}/."
+            )
+        _VERIFIED.add(key + (md5,))
+    if key not in _PARSED:
+        if len(_PARSED) >= _PARSED_MAX_ENTRIES:
+            _PARSED.pop(next(iter(_PARSED)))  # forget the oldest entry
+        is_images = part.endswith("_images")
+        _PARSED[key] = _read_idx(path, _IMAGE_MAGIC if is_images else _LABEL_MAGIC)
+    return _PARSED[key]
+
+
+def _md5_of_file(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse a gzipped IDX file of unsigned bytes.
+
+    Layout: big-endian int32 magic (``2051`` images, ``2049`` labels), then one big-endian
+    int32 per dimension, then the data. Returns images ``(N, 28, 28)`` or labels ``(N,)`` uint8.
+    """
+
+    def malformed(problem: str) -> DatasetCorruptError:
+        return DatasetCorruptError(
+            f"{path} is not a valid MNIST IDX file: {problem}. Delete it and rerun load_mnist() "
+            "to download it again (or copy a fresh copy of the original .gz file there)."
+        )
+
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise malformed(f"it could not be decompressed as gzip ({exc})") from exc
+
+    kind, ndim = ("images", 3) if magic == _IMAGE_MAGIC else ("labels", 1)
+    header_bytes = 4 + 4 * ndim
+    if len(raw) < header_bytes:
+        raise malformed(f"it has only {len(raw)} bytes, less than the {header_bytes}-byte header")
+    found_magic = int.from_bytes(raw[:4], "big")
+    if found_magic != magic:
+        raise malformed(f"its magic number is {found_magic}, expected {magic} (an IDX {kind} file)")
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if kind == "images" and dims[1:] != (_IMAGE_SIZE, _IMAGE_SIZE):
+        raise malformed(f"its images are {dims[1]}x{dims[2]}, expected {_IMAGE_SIZE}x{_IMAGE_SIZE}")
+    expected_bytes = header_bytes + int(np.prod(dims))
+    if len(raw) != expected_bytes:
+        raise malformed(
+            f"it has {len(raw)} bytes after decompression, but its header (dims {dims}) "
+            f"implies {expected_bytes}"
+        )
+    data = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(dims)
+    if kind == "labels" and data.size and data.max() > 9:
+        raise malformed(f"it holds label {int(data.max())}, expected digits 0-9")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn's 8x8 digits
+# --------------------------------------------------------------------------------------------
+
+def load_digits(limit: int | None = None, flatten: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's embedded 8x8 handwritten digits (1,797 images; no download needed).
+
+    Args:
+        limit: keep only the first ``limit`` examples; ``None`` keeps all.
+        flatten: ``True`` gives ``X: (N, 64)``, ``False`` gives images ``X: (N, 1, 8, 8)``.
+
+    Returns:
+        ``X``: ``(N, 64)`` or ``(N, 1, 8, 8)`` float32 in ``[0, 1]`` (pixel values 0-16 / 16);
+        ``y``: ``(N,)`` int64 digit labels 0-9.
+    """
+    from sklearn.datasets import load_digits as sklearn_load_digits
+
+    limit = _check_limit(limit)
+    bunch = sklearn_load_digits()
+    n = len(bunch.target) if limit is None else min(limit, len(bunch.target))
+    X = torch.from_numpy((bunch.data[:n] / 16.0).astype(np.float32))
+    X = X.reshape(n, 64) if flatten else X.reshape(n, 1, 8, 8)
+    y = torch.from_numpy(bunch.target[:n].astype(np.int64))
+    return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic Gaussian mixtures with known parameters
+# --------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)  # eq on NumPy arrays is ambiguous; compare fields yourself
+class GaussianMixtureData:
+    """Samples from a diagonal Gaussian mixture, with the true parameters that generated them.
+
+    Attributes:
+        X: ``(N, D)`` float32 samples.
+        y: ``(N,)`` int64 index of the component each sample came from.
+        weights: ``(K,)`` float64 mixing weights (sum to 1).
+        means: ``(K, D)`` float64 component means.
+        variances: ``(K, D)`` float64 diagonal variances.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    weights: np.ndarray
+    means: np.ndarray
+    variances: np.ndarray
+
+
+def make_gaussian_mixture(
+    n: int = 1000,
+    k: int = 3,
+    d: int = 2,
+    weights: Any = None,
+    means: Any = None,
+    variances: Any = None,
+    spread: float = 5.0,
+    seed: int = 0,
+) -> GaussianMixtureData:
+    """Sample ``n`` points from a ``k``-component diagonal Gaussian mixture in ``d`` dimensions.
+
+    Parameters not given are drawn at random from ``np.random.default_rng(seed)`` (global random
+    state is neither used nor changed):
+
+    - ``weights: (K,)`` ~ Dirichlet(5, ..., 5): unequal but no tiny cluster;
+    - ``means: (K, D)`` ~ Normal(0, spread^2): larger ``spread``, better separated clusters;
+    - ``variances: (K, D)`` ~ Uniform(0.5, 1.5).
+
+    Given ``weights`` must be positive; they are normalised to sum to 1. Given ``variances`` must
+    be positive. Component labels ``z ~ Categorical(weights)``, then
+    ``x = means[z] + sqrt(variances[z]) * eps`` with ``eps ~ Normal(0, I)``.
+
+    Returns:
+        ``GaussianMixtureData`` with ``X: (n, d)`` float32, ``y: (n,)`` int64 and the true
+        parameters as float64 NumPy arrays.
+    """
+    for label, value in (("n", n), ("k", k), ("d", d)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{label} must be a positive int, got {value!r}.")
+    if not np.isfinite(spread) or spread <= 0:
+        raise ValueError(f"spread must be a positive number (the scale of the random means), got {spread!r}.")
+    rng = np.random.default_rng(seed)
+
+    if weights is None:
+        weights = rng.dirichlet(np.full(k, 5.0))
+    else:
+        weights = _as_param(weights, "weights", (k,), hint="one weight per component")
+        if np.any(weights <= 0):
+            raise ValueError(
+                f"weights must all be positive (they are normalised to sum to 1), got {weights.tolist()}."
+            )
+        weights = weights / weights.sum()
+    if means is None:
+        means = rng.normal(0.0, spread, size=(k, d))
+    else:
+        means = _as_param(means, "means", (k, d), hint="one row of d coordinates per component")
+    if variances is None:
+        variances = rng.uniform(0.5, 1.5, size=(k, d))
+    else:
+        variances = _as_param(variances, "variances", (k, d),
+                              hint="one row of d diagonal variances per component")
+        if np.any(variances <= 0):
+            raise ValueError(
+                "variances must all be positive (they are the diagonal of each covariance), "
+                f"got minimum {variances.min()}."
+            )
+
+    z = rng.choice(k, size=n, p=weights)
+    x = means[z] + np.sqrt(variances[z]) * rng.standard_normal((n, d))
+    return GaussianMixtureData(
+        X=torch.from_numpy(x.astype(np.float32)),
+        y=torch.from_numpy(z.astype(np.int64)),
+        weights=weights,
+        means=means,
+        variances=variances,
+    )
+
+
+def _as_param(value: Any, label: str, shape: tuple[int, ...], hint: str) -> np.ndarray:
+    """A given mixture parameter as a float64 array of exactly ``shape``, or a clear error."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label} must be an array of numbers with shape {shape}, got {value!r}.") from exc
+    if arr.shape != shape:
+        names = "(k,)" if len(shape) == 1 else "(k, d)"
+        raise ValueError(
+            f"{label} has shape {arr.shape}, expected {names} = {shape} ({hint}). "
+            "Pass k= and d= that match the parameters you give."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{label} must be finite numbers (no NaN or inf).")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------
+# One entry point by name
+# --------------------------------------------------------------------------------------------
+
+def _gaussian_mixture_xy(**kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    data = make_gaussian_mixture(**kwargs)
+    return data.X, data.y
+
+
+#: name -> loader returning ``(X, y)``; keyword arguments go to the loader.
+DATASETS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
+    "digits": load_digits,
+    "gaussian_mixture": _gaussian_mixture_xy,
+    "mnist": load_mnist,
+}
+
+
+def load_dataset(name: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load a dataset by name: ``"mnist"``, ``"digits"`` or ``"gaussian_mixture"``.
+
+    ``kwargs`` go to ``load_mnist``, ``load_digits`` or ``make_gaussian_mixture``.
+    Returns ``(X, y)``: ``X: (N, D)`` float32 (images with ``flatten=False``), ``y: (N,)`` int64.
+    """
+    if name not in DATASETS:
+        message = f"Unknown dataset {name!r}. Valid names: {', '.join(sorted(DATASETS))}."
+        close = difflib.get_close_matches(str(name).lower(), sorted(DATASETS), n=1)
+        if close:
+            message += f" Did you mean {close[0]!r}?"
+        raise ValueError(message)
+    return DATASETS[name](**kwargs)
