@@ -54,6 +54,7 @@ def execute_notebook(
         timeout=timeout,
         kernel_name="python3",
         allow_errors=allow_errors,
+        store_widget_state=False,  # widget state never goes into a saved notebook
         resources={"metadata": {"path": str(cwd)}},
     )
     # Start the kernel from this interpreter, whatever kernelspecs the user has installed.

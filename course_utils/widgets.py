@@ -1,0 +1,483 @@
+"""Live views for training loops: thin ipywidgets wrappers over ``course_utils.viz``.
+
+- ``TrainingMonitor``: per-epoch metric curves redrawn in place, plus a progress bar.
+- ``LatentExplorer``: snapshots of a latent space during training, browsed with an epoch slider.
+
+Both leave an ordinary PNG image in the notebook when they are done, so a notebook run
+headless (CI, nbval) or rendered on GitHub still shows the result, and neither needs widget
+state to be saved in the notebook. Outside a Jupyter kernel (plain Python, pytest) no widgets
+are made: the history is kept, a text progress bar is shown, and the figures are still returned.
+
+Typical use in a training loop::
+
+    explorer = LatentExplorer(y_test, method="pca")
+    with TrainingMonitor(total=EPOCHS, metrics=("loss", "acc", "nmi"), title="VaDE") as mon:
+        for epoch in range(1, EPOCHS + 1):
+            loss = train_one_epoch(...)
+            y_pred = predict(...)
+            mon.update(epoch, loss=loss, **evaluate(y_test, y_pred))
+            explorer.record(epoch, z_test, clusters=y_pred)
+    explorer.show()
+"""
+from __future__ import annotations
+
+import base64
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from course_utils import viz
+from course_utils.metrics import as_labels, evaluate, format_metrics
+
+__all__ = ["TrainingMonitor", "LatentExplorer", "in_notebook"]
+
+
+def in_notebook() -> bool:
+    """True when running inside a Jupyter kernel (JupyterLab, Notebook, Colab, VS Code, nbclient)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _widgets_available() -> bool:
+    if not in_notebook():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _png_bundle(fig: Figure, text: str) -> dict[str, str]:
+    """MIME bundle of a figure: PNG (base64) plus ``text``, what text-only renderers show."""
+    return {"image/png": base64.b64encode(viz.figure_to_png(fig)).decode("ascii"), "text/plain": text}
+
+
+def _display_png(fig: Figure, text: str) -> None:
+    """Display the figure as an ordinary PNG output (no widget, no pyplot)."""
+    from IPython.display import display
+
+    display(_png_bundle(fig, text), raw=True)
+
+
+def _png_output(fig: Figure, text: str) -> dict[str, Any]:
+    """The figure as one notebook output (nbformat ``display_data`` dict, PNG base64-encoded).
+
+    Assigning ``output.outputs = (_png_output(fig, text),)`` replaces an ``ipywidgets.Output``'s
+    content in one step (no flicker). This is used instead of ``with output:
+    clear_output(wait=True); display(...)``: that routes messages through the frontend's output
+    capture, and nbclient's imitation of it (headless execution, nbclient 0.11) fails with a
+    KeyError unless ``store_widget_state=True``, i.e. unless widget state goes into the notebook.
+    """
+    return {"output_type": "display_data", "data": _png_bundle(fig, text), "metadata": {}}
+
+
+def _display_widget(widget: Any, fallback: str):
+    """Display a widget with ``fallback`` as its text form (instead of the widget's repr).
+
+    The text is what a renderer without live widgets (GitHub, nbviewer, a closed kernel) shows.
+    Returns the ``DisplayHandle`` so the output can later be replaced in place.
+    """
+    from IPython.display import display
+
+    bundle = {
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": widget.model_id,
+        },
+        "text/plain": fallback,
+    }
+    return display(bundle, raw=True, display_id=True)
+
+
+def _close_widget_tree(widget: Any) -> None:
+    """``close()`` a widget, its children and its ``layout``/``style`` models.
+
+    Closing removes them from the kernel's widget registry. ``close()`` on a widget closes only
+    that widget: not a box's children, not its layout or style models; so each is closed here.
+    """
+    import ipywidgets
+
+    for child in getattr(widget, "children", ()):
+        _close_widget_tree(child)
+    for part in ("layout", "style"):
+        model = getattr(widget, part, None)
+        if isinstance(model, ipywidgets.Widget):
+            model.close()
+    widget.close()
+
+
+def _to_float(name: str, value: Any) -> float | None:
+    """A metric value as a Python float: floats, ints, NumPy scalars, 0-d or 1-element tensors."""
+    if value is None:
+        return None
+    if hasattr(value, "detach"):  # torch.Tensor
+        value = value.detach().cpu()
+    if hasattr(value, "ndim") and hasattr(value, "item"):  # NumPy or torch
+        size = int(np.prod(value.shape)) if hasattr(value, "shape") else 1
+        if size != 1:
+            raise TypeError(
+                f"{name} has shape {tuple(value.shape)}; expected one number. Pass a scalar such as "
+                f"`{name}.item()` or `{name}.mean().item()`."
+            )
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} is a {type(value).__name__}; expected a number.")
+    return float(value)
+
+
+class TrainingMonitor:
+    """Live metric curves and a progress bar for a training loop.
+
+    ``total``: number of ``update`` calls expected (epochs); sizes the progress bar.
+    ``metrics``: the panels to draw, in order; values for other names passed to ``update`` get
+    their own panel. ``title``: bar description and figure title. ``every``: redraw the live
+    plot every ``every`` updates (history and bar are updated on every call).
+
+    Attributes: ``epochs: list[int]`` (one per update) and ``history: dict[str, list]`` with one
+    entry per epoch for every metric (``None`` where a metric was not passed that epoch, NaN kept
+    as NaN). ``pandas.DataFrame(mon.history, index=mon.epochs)`` gives a table.
+
+    In a Jupyter kernel the plot is redrawn in place inside an ``ipywidgets.Output`` under a
+    ``tqdm`` bar; ``close()`` (or leaving the ``with`` block, also on an error) closes these
+    widgets and puts one static PNG of the final curves where they were. Outside a kernel only the
+    history and a text bar are kept. ``close()`` returns the final figure; in a notebook, end the
+    cell with ``mon.close();`` (semicolon) or use ``with``, else the figure shows twice.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        metrics: Sequence[str] = ("loss", "acc", "nmi"),
+        title: str = "",
+        every: int = 1,
+    ) -> None:
+        if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
+            raise ValueError(f"total={total!r}; expected the number of epochs, a positive int.")
+        if isinstance(metrics, str):
+            raise TypeError(
+                f"metrics={metrics!r} is a single string; pass a tuple of names, e.g. ({metrics!r},)."
+            )
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every={every!r}; expected a positive int (redraw every that many updates).")
+        self.total = int(total)
+        self.title = title
+        self.every = int(every)
+        self.epochs: list[int] = []
+        self.history: dict[str, list[float | None]] = {str(name): [] for name in metrics}
+        self.closed = False
+        # text form of the live view and of the final image: the same, so that nbval (which
+        # ignores display updates) sees the same text/plain as the saved notebook
+        self._text = f"<training curves: {title}>" if title else "<training curves>"
+        self._final_figure: Figure | None = None
+        self._widgets = _widgets_available()
+        self._handle = None
+        self._output = None
+        self._box = None
+        if self._widgets:
+            import ipywidgets
+            from tqdm.notebook import tqdm as notebook_tqdm
+
+            self._bar = notebook_tqdm(total=self.total, desc=title or "training", display=False)
+            self._output = ipywidgets.Output()
+            self._box = ipywidgets.VBox([self._bar.container, self._output])
+            self._handle = _display_widget(self._box, self._text)
+        else:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.total, desc=title or "training")
+
+    # -- recording -------------------------------------------------------------------------
+    def update(self, epoch: int, **values: Any) -> None:
+        """Record ``values`` (e.g. ``loss=0.31, acc=0.62``) for ``epoch``, redraw, advance the bar.
+
+        Values may be floats, ints, NumPy scalars, 0-d/one-element tensors or None (not measured).
+        NaN is recorded as NaN and shown in red on the plot; it does not stop training.
+        """
+        if self.closed:
+            raise RuntimeError("This TrainingMonitor is closed; create a new one for another run.")
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+            raise TypeError(f"epoch={epoch!r} is a {type(epoch).__name__}; expected an int.")
+        if not values:
+            raise ValueError("update() got no values; pass them by name, e.g. mon.update(epoch, loss=0.5).")
+        converted = {name: _to_float(name, value) for name, value in values.items()}
+        for name in converted:
+            if name not in self.history:
+                self.history[name] = [None] * len(self.epochs)
+        self.epochs.append(int(epoch))
+        for name, column in self.history.items():
+            column.append(converted.get(name))
+
+        postfix = {name: f"{value:.4g}" for name, value in converted.items() if value is not None}
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(1)
+        if self._widgets and len(self.epochs) % self.every == 0:
+            self._redraw()
+
+    def figure(self) -> Figure:
+        """The metric curves recorded so far (a new figure each call)."""
+        if not self.history:  # metrics=() and nothing recorded
+            fig = viz.NotebookFigure(figsize=(4.0, 1.0))
+            fig.text(0.5, 0.5, "no values recorded", ha="center", va="center")
+            return fig
+        return viz.metric_curves(self.history, x=self.epochs, title=self.title or None)
+
+    def _redraw(self) -> None:
+        self._output.outputs = (_png_output(self.figure(), self._text),)
+
+    # -- closing ---------------------------------------------------------------------------
+    def close(self) -> Figure:
+        """Stop the bar, close the widgets and leave one static figure; returns that figure.
+
+        Safe to call twice (the second call only returns the figure).
+        """
+        if self.closed and self._final_figure is not None:
+            return self._final_figure
+        self.closed = True
+        self._bar.close()
+        fig = self.figure()
+        self._final_figure = fig
+        if self._widgets:
+            _close_widget_tree(self._box)
+            # the live view becomes a plain image, in place
+            self._handle.update(_png_bundle(fig, self._text), raw=True)
+        elif in_notebook():
+            _display_png(fig, self._text)
+        return fig
+
+    def __enter__(self) -> "TrainingMonitor":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+        else:  # show what was recorded, but never hide the original error
+            try:
+                self.close()
+            except Exception as close_error:  # pragma: no cover - defensive
+                warnings.warn(f"TrainingMonitor.close() failed after an error: {close_error}")
+        return False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return (
+            f"TrainingMonitor({len(self.epochs)}/{self.total} epochs, "
+            f"metrics={list(self.history)}, {state})"
+        )
+
+
+_EXPLORER_TEXT = "<latent explorer: epoch slider; static overview below>"
+
+
+class LatentExplorer:
+    """Snapshots of a latent space during training, browsed with an epoch slider.
+
+    ``labels``: ``(N,)`` true classes of the N points whose embeddings you will record.
+    ``method``: 2-D projection, 'pca', 'tsne' (slow: seconds per snapshot) or 'none' (Z is 2-D).
+    ``max_points``: the same random subset of at most this many points (fixed by ``seed`` when
+    the explorer is made) is projected and drawn in every snapshot, so points can be followed
+    from epoch to epoch. Each snapshot is projected on its own (PCA axes may flip sign).
+
+    ``record(epoch, Z, clusters, metrics)`` stores a projected snapshot; ``show()`` displays a
+    slider over the recorded epochs with the scatter plots, followed by the static overview
+    ``static_figure()`` (so a headless run keeps a picture); ``close()`` closes the widgets.
+    """
+
+    def __init__(
+        self,
+        labels: Any,
+        method: str = "pca",
+        title: str = "",
+        seed: int = 0,
+        max_points: int | None = 2000,
+    ) -> None:
+        if method not in viz.PROJECTION_METHODS:
+            raise ValueError(f"method={method!r} is not known; use one of {viz.PROJECTION_METHODS}.")
+        self.labels = as_labels(labels, "labels")
+        self.method = method
+        self.title = title
+        self.seed = seed
+        self.indices = viz.subsample_indices(len(self.labels), max_points, seed)
+        self.snapshots: dict[int, dict[str, Any]] = {}
+        self._widgets: list[Any] = []
+        self._handle = None
+
+    @property
+    def epochs(self) -> list[int]:
+        """Recorded epochs, in increasing order."""
+        return sorted(self.snapshots)
+
+    def record(
+        self,
+        epoch: int,
+        Z: Any,
+        clusters: Any = None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> None:
+        """Store a snapshot of ``Z: (N, D)`` (same points, same order as ``labels``).
+
+        ``clusters``: ``(N,)`` cluster ids at this epoch. ``metrics``: numbers to show in the
+        titles (e.g. ``evaluate(...)``); when None and ``clusters`` is given, ACC/NMI/ARI are
+        computed here on all N points. Recording an epoch again replaces its snapshot.
+        """
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+            raise TypeError(f"epoch={epoch!r} is a {type(epoch).__name__}; expected an int.")
+        points = viz.to_numpy(Z, "Z")
+        n = len(self.labels)
+        if points.ndim != 2 or len(points) != n:
+            raise ValueError(
+                f"Z has shape {points.shape}; expected ({n}, D): the embeddings of the {n} points "
+                "whose labels were given to LatentExplorer, in the same order."
+            )
+        xy = viz.project_2d(points[self.indices], method=self.method, seed=self.seed)
+        cluster_ids = None
+        scores: dict[str, float] = {}
+        if clusters is not None:
+            cluster_ids = as_labels(clusters, "clusters")
+            if len(cluster_ids) != n:
+                raise ValueError(f"clusters has {len(cluster_ids)} entries; expected {n}, one per point.")
+            if metrics is None:
+                scores = evaluate(self.labels, cluster_ids)
+            cluster_ids = cluster_ids[self.indices]
+        if metrics is not None:
+            scores = {str(k): _to_float(str(k), v) for k, v in metrics.items()}
+        self.snapshots[int(epoch)] = {"xy": xy.astype(np.float32), "clusters": cluster_ids, "metrics": scores}
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _snapshot_title(self, epoch: int) -> str:
+        scores = self.snapshots[epoch]["metrics"]
+        text = f"epoch {epoch}"
+        if scores:
+            text += " | " + format_metrics(scores)
+        return text
+
+    def _draw(self, epoch: int, axes: Sequence[Any], title: str | None) -> None:
+        """Draw one snapshot into ``axes`` (one Axes, or two when it has clusters)."""
+        snap = self.snapshots[epoch]
+        viz.embedding_scatter(
+            snap["xy"],
+            self.labels[self.indices],
+            clusters=snap["clusters"],
+            method="none",  # projected at record time
+            title=title,
+            max_points=None,
+            ax=list(axes),
+        )
+        axis_name = {"pca": "PC", "tsne": "t-SNE", "none": "z"}[self.method]
+        for ax in axes:
+            ax.set_xlabel(f"{axis_name} 1", fontsize="small")
+            ax.set_ylabel(f"{axis_name} 2", fontsize="small")
+
+    def figure(self, epoch: int | None = None) -> Figure:
+        """Scatter plots of one snapshot (default: the last one), by label and by cluster."""
+        self._require_snapshots()
+        epoch = self.epochs[-1] if epoch is None else int(epoch)
+        if epoch not in self.snapshots:
+            raise ValueError(f"epoch {epoch} was not recorded; recorded epochs: {self.epochs}.")
+        n_panels = 1 if self.snapshots[epoch]["clusters"] is None else 2
+        fig = viz.NotebookFigure(figsize=(5.2 * n_panels, 4.4), layout="constrained")
+        axes = list(np.atleast_1d(fig.subplots(1, n_panels)))
+        title = self._snapshot_title(epoch)
+        self._draw(epoch, axes, title=f"{self.title} | {title}" if self.title else title)
+        return fig
+
+    def static_figure(self, epochs: Sequence[int] | None = None, max_panels: int = 6) -> Figure:
+        """Grid of snapshots: one row per epoch, columns "by true label" and (if any) "by cluster".
+
+        ``epochs``: which to show (default: up to ``max_panels`` rows chosen evenly, first and
+        last included). Row titles give the epoch and its metrics (ACC, ...).
+        """
+        self._require_snapshots()
+        if epochs is None:
+            recorded = self.epochs
+            if max_panels < 1:
+                raise ValueError(f"max_panels={max_panels}; expected a positive int.")
+            if len(recorded) <= max_panels:
+                chosen = recorded
+            else:
+                picks = np.unique(np.round(np.linspace(0, len(recorded) - 1, max_panels)).astype(int))
+                chosen = [recorded[i] for i in picks]
+        else:
+            chosen = [int(e) for e in epochs]
+            missing = [e for e in chosen if e not in self.snapshots]
+            if missing:
+                raise ValueError(f"epochs {missing} were not recorded; recorded epochs: {self.epochs}.")
+        with_clusters = any(self.snapshots[e]["clusters"] is not None for e in chosen)
+        ncols = 2 if with_clusters else 1
+        fig = viz.NotebookFigure(figsize=(4.4 * ncols, 3.3 * len(chosen)), layout="constrained")
+        grid = np.array(fig.subplots(len(chosen), ncols, squeeze=False))
+        for row, epoch in zip(grid, chosen):
+            if self.snapshots[epoch]["clusters"] is None and with_clusters:
+                row[1].set_axis_off()
+                row = row[:1]
+            self._draw(epoch, row, title=self._snapshot_title(epoch))
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
+
+    def show(self) -> None:
+        """Display the epoch slider with the scatter plots, then the static overview figure.
+
+        Outside a Jupyter kernel this does nothing (use ``static_figure()`` or ``figure()``).
+        """
+        self._require_snapshots()
+        if not in_notebook():
+            return
+        if _widgets_available():
+            import ipywidgets
+
+            self._close_widgets()
+            epochs = self.epochs
+            slider = ipywidgets.SelectionSlider(
+                options=[(str(e), e) for e in epochs],
+                value=epochs[-1],
+                description="epoch",
+                continuous_update=False,
+                layout=ipywidgets.Layout(width="60%"),
+            )
+            output = ipywidgets.Output()
+            rendered: dict[int, dict[str, Any]] = {}  # epoch -> PNG output, drawn once
+
+            def redraw(change: Any = None) -> None:
+                epoch = slider.value
+                if epoch not in rendered:
+                    rendered[epoch] = _png_output(self.figure(epoch), f"<latent space, epoch {epoch}>")
+                output.outputs = (rendered[epoch],)
+
+            redraw()
+            slider.observe(redraw, names="value")
+            box = ipywidgets.VBox([slider, output])
+            self._widgets = [box]
+            self._handle = _display_widget(box, _EXPLORER_TEXT)
+        _display_png(self.static_figure(), "<latent space snapshots>")
+
+    def close(self) -> None:
+        """Close the slider widgets (they leave the kernel's registry); the static figure stays."""
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
+        for widget in self._widgets:
+            _close_widget_tree(widget)
+        self._widgets = []
+        if self._handle is not None:
+            # drop the widget view, keep the same text (see TrainingMonitor._text)
+            self._handle.update({"text/plain": _EXPLORER_TEXT}, raw=True)
+            self._handle = None
+
+    def _require_snapshots(self) -> None:
+        if not self.snapshots:
+            raise ValueError("Nothing recorded yet: call explorer.record(epoch, Z, clusters) first.")
+
+    def __repr__(self) -> str:
+        return (
+            f"LatentExplorer({len(self.labels)} points, {len(self.snapshots)} snapshots, "
+            f"method={self.method!r})"
+        )
+
