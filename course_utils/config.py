@@ -49,19 +49,35 @@ def pick(fast: T, full: T) -> T:
     return fast if is_fast() else full
 
 
+def _folder_from_env(name: str, default: Path) -> Path:
+    """A folder named by an environment variable; a relative path is taken from the repo root.
+
+    Notebook kernels run inside ``notebooks/`` or ``solutions/``, so resolving against the
+    current directory would make ``COURSE_DATA_DIR=../shared/data`` mean different folders in
+    a terminal and in a notebook.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    path = Path(raw).expanduser()
+    return (path if path.is_absolute() else REPO_ROOT / path).resolve()
+
+
 def data_dir() -> Path:
     """Folder datasets are read from (``COURSE_DATA_DIR``, default ``<repo>/data``).
 
     It may be read-only (CI mounts a shared copy); nothing but dataset downloads is written here.
+    A relative value is taken relative to the repository root.
     """
-    raw = os.environ.get("COURSE_DATA_DIR")
-    return Path(raw).expanduser().resolve() if raw else REPO_ROOT / "data"
+    return _folder_from_env("COURSE_DATA_DIR", REPO_ROOT / "data")
 
 
 def cache_dir(create: bool = True) -> Path:
-    """Folder for checkpoints and derived files (``COURSE_CACHE_DIR``, default ``<repo>/data/cache``)."""
-    raw = os.environ.get("COURSE_CACHE_DIR")
-    path = Path(raw).expanduser().resolve() if raw else REPO_ROOT / "data" / "cache"
+    """Folder for checkpoints and derived files (``COURSE_CACHE_DIR``, default ``<repo>/data/cache``).
+
+    A relative value is taken relative to the repository root.
+    """
+    path = _folder_from_env("COURSE_CACHE_DIR", REPO_ROOT / "data" / "cache")
     if create:
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -123,21 +139,18 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _shown(path: Path, env_var: str) -> str:
-    """A folder as a person set it: relative to the repo, or the variable's own text."""
-    try:
-        return str(path.relative_to(REPO_ROOT)) + "/"
-    except ValueError:
-        return f"${env_var}={os.environ.get(env_var, path)}"
+def _shown(path: Path) -> str:
+    """A folder relative to the repo root, so notebook outputs never hold an absolute path."""
+    return os.path.relpath(path, REPO_ROOT).replace(os.sep, "/") + "/"
 
 
 def describe() -> str:
-    """One line for a notebook's first cell: mode, device, folders (no absolute repo paths)."""
+    """One line for a notebook's first cell: mode, device, folders (relative to the repo root)."""
     mode = "FAST (COURSE_FAST=1)" if is_fast() else "FULL"
     try:
         device = str(get_device())
     except Exception as exc:  # shown to the user instead of failing
         device = f"unavailable ({exc})"
-    data = _shown(data_dir(), "COURSE_DATA_DIR")
-    cache = _shown(cache_dir(create=False), "COURSE_CACHE_DIR")
+    data = _shown(data_dir())
+    cache = _shown(cache_dir(create=False))
     return f"mode: {mode} | device: {device} | data: {data} | cache: {cache}"

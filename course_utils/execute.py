@@ -69,12 +69,21 @@ def execute_notebook(
     return nb
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def strip_run_state(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Remove what belongs to one run rather than to the notebook: widget state, timings."""
+    """Remove what belongs to one run rather than to the notebook: widget state and views, timings.
+
+    A widget view without its kernel is only an error box in JupyterLab ("model not found"),
+    so saved outputs keep the text fallback and the static figures the widgets leave behind.
+    """
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for key in RUN_METADATA:
             cell.metadata.pop(key, None)
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop(WIDGET_VIEW, None)
     return nb
 
 

@@ -55,7 +55,15 @@ def test_describe_shows_no_absolute_repo_path(monkeypatch):
     monkeypatch.delenv("COURSE_CACHE_DIR", raising=False)
     text = config.describe()
     assert str(config.REPO_ROOT) not in text
-    assert "$COURSE_DATA_DIR=../shared/data" in text and "cache: data/cache/" in text
+    assert "data: ../shared/data/" in text and "cache: data/cache/" in text
+
+
+def test_relative_folders_are_taken_from_the_repo_root(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # a notebook kernel runs in notebooks/ or solutions/
+    monkeypatch.setenv("COURSE_DATA_DIR", "../shared/data")
+    monkeypatch.setenv("COURSE_CACHE_DIR", "data/other-cache")
+    assert config.data_dir() == (config.REPO_ROOT / "../shared/data").resolve()
+    assert config.cache_dir(create=False) == config.REPO_ROOT / "data" / "other-cache"
 
 
 def test_device_cpu_and_unknown(monkeypatch):

@@ -236,3 +236,9 @@ def test_solution_outputs_hold_no_absolute_paths(solution: Path):
     text = solution.read_text(encoding="utf-8")
     match = ABSOLUTE_PATH.search(text)
     assert match is None, f"absolute path in {solution.name}: {text[match.start():match.start() + 80]!r}"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
+def test_solution_outputs_hold_no_widget_views(solution: Path):
+    """A saved widget view has no kernel behind it: JupyterLab shows only an error box."""
+    assert "application/vnd.jupyter.widget-view+json" not in solution.read_text(encoding="utf-8")
