@@ -7,7 +7,8 @@
     python3 bootstrap.py setup               only set up .venv/
 
 The virtual environment lives in .venv/ (or $COURSE_VENV). Packages are installed once and
-again only when pyproject.toml changes.
+again only when pyproject.toml changes; `test` also installs the instructor extra (nbgrader),
+so the test comparing our release step with nbgrader's runs.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def run(cmd: list[str]) -> None:
         fail(f"command failed with exit code {code}: {' '.join(str(c) for c in cmd)}")
 
 
-def setup() -> Path:
-    """Create the virtual environment if needed and install the package with its test extra."""
+def setup(extras: tuple[str, ...] = ("test",)) -> Path:
+    """Create the virtual environment if needed and install the package with ``extras``."""
     if sys.version_info < MIN_PYTHON:
         fail(
             f"Python {'.'.join(map(str, MIN_PYTHON))} or newer is needed; this is "
@@ -57,13 +58,17 @@ def setup() -> Path:
                 f"could not create a virtual environment ({exc}). On Debian/Ubuntu install "
                 "the venv module first: `sudo apt-get install python3-venv`."
             )
+    # The stamp holds the hash of pyproject.toml and the extras installed with it.
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     stamp = venv / ".course-installed"
-    if not stamp.exists() or stamp.read_text().strip() != wanted:
+    done_hash, *done_extras = stamp.read_text().split() if stamp.exists() else [""]
+    if done_hash != wanted or not set(extras) <= set(done_extras):
+        if done_hash == wanted:  # same pyproject.toml, more extras: keep the ones installed
+            extras = tuple(sorted(set(extras) | set(done_extras)))
         print("Installing the workbook and its packages (a few minutes the first time) ...")
         run([python, "-m", "pip", "install", "--upgrade", "pip"])
-        run([python, "-m", "pip", "install", "-e", f"{ROOT}[test]"])
-        stamp.write_text(wanted + "\n")
+        run([python, "-m", "pip", "install", "-e", f"{ROOT}[{','.join(extras)}]"])
+        stamp.write_text(" ".join([wanted, *extras]) + "\n")
     return python
 
 
@@ -72,7 +77,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     command, rest = argv[0], argv[1:]
-    python = setup()
+    python = setup(("test", "instructor") if command == "test" else ("test",))
     if command == "setup":
         print(f"Ready. Use {python} or activate the environment in {python.parent.parent}.")
         return 0

@@ -1,13 +1,19 @@
 """The ``course`` command (also ``python -m course_utils``).
 
     course lab [--no-browser] [--port N]   JupyterLab on notebooks/ (other options go to jupyter lab)
-    course release [--check]               notebooks/ from solutions/ (instructors)
-    course execute [NOTEBOOK ...]          refresh the fast-mode outputs of solutions/ (instructors)
     course info                            mode, device and folders in use
+
+Instructors only (absent from the student bundle, which leaves out the modules behind them):
+
+    course release [--check] [--bundle PATH]   notebooks/ from solutions/; PATH: the student bundle
+    course execute [NOTEBOOK ...]              refresh the fast-mode outputs of solutions/
+    course grade ASSIGNMENT SUBMISSIONS --out DIR [--jobs N] [--regrade] [--timeout S] [--full]
+                                               autograde a folder of submitted notebooks
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,10 +30,11 @@ def _rel(path: Path) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from course_utils.release import ReleaseError, release
+    from course_utils.release import ReleaseError, build_bundle, release
 
     try:
         result = release(Path(args.solutions), Path(args.notebooks), check=args.check)
+        files = build_bundle(Path(args.bundle), Path(args.notebooks)) if args.bundle else []
     except ReleaseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -44,6 +51,8 @@ def cmd_release(args: argparse.Namespace) -> int:
     for path in result.removed:
         print(f"removed {_rel(path)} (no solution with that name)")
     print(f"{len(result.written)} written, {len(result.unchanged)} unchanged.")
+    if args.bundle:
+        print(f"student bundle: {args.bundle} ({len(files)} files, no solutions or hidden tests)")
     return 0
 
 
@@ -70,6 +79,34 @@ def cmd_execute(args: argparse.Namespace) -> int:
     if not failed:
         print("Now run `course release` so notebooks/ matches.")
     return 1 if failed else 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from course_utils.grading import GradingError, grade_folder, load_assignment
+
+    out = Path(args.out)
+    try:
+        assignment = load_assignment(args.assignment, Path(args.solutions))
+        mode = "full" if args.full else "fast"
+        limit = f"{args.timeout:g} s per cell" if args.timeout else "default time limit per cell"
+        print(f"Grading {assignment.name} ({len(assignment.tests)} tests, {assignment.possible:g} "
+              f"points): {args.submissions} -> {out}; {args.jobs} job(s), {mode} mode, {limit}.",
+              flush=True)
+        summary = grade_folder(
+            assignment, Path(args.submissions), out, jobs=args.jobs, regrade=args.regrade,
+            timeout=args.timeout, fast=not args.full,
+        )
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every submission graded so far is saved in {_rel(out / 'results')}; "
+              "run the same command again to grade the rest.", file=sys.stderr)
+        return 130
+    print(f"{len(summary.graded)} graded, {len(summary.skipped)} skipped (graded before). "
+          f"Grades: {_rel(summary.csv)}; feedback: {_rel(out / 'feedback')}/; "
+          f"executed notebooks: {_rel(out / 'executed')}/ (these hold the hidden tests).")
+    return 0
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -107,8 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="127.0.0.1", help="address to listen on with --no-browser")
     p.set_defaults(func=cmd_lab)
 
-    p = sub.add_parser("release", help="generate notebooks/ from solutions/")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of date")
+    p = sub.add_parser("info", help="show mode, device and folders")
+    p.set_defaults(func=cmd_info)
+
+    if importlib.util.find_spec("course_utils.release") is None:  # the student bundle
+        return parser
+
+    p = sub.add_parser("release", help="generate notebooks/ from solutions/ (instructors)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="write nothing; exit 1 if out of date")
+    mode.add_argument("--bundle", metavar="PATH",
+                      help="then write the student bundle: PATH.zip, or a new folder")
     p.add_argument("--solutions", default=str(config.REPO_ROOT / "solutions"))
     p.add_argument("--notebooks", default=str(config.REPO_ROOT / "notebooks"))
     p.set_defaults(func=cmd_release)
@@ -119,8 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=600, help="per cell, seconds")
     p.set_defaults(func=cmd_execute)
 
-    p = sub.add_parser("info", help="show mode, device and folders")
-    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("grade", help="autograde a folder of submitted notebooks (instructors)")
+    p.add_argument("assignment", help="solution to grade against: 01 or 01_kmeans_em")
+    p.add_argument("submissions", help="folder of submitted .ipynb files (never modified)")
+    p.add_argument("--out", required=True, help="folder for grades.csv, feedback/, executed/")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--regrade", action="store_true", help="grade again those graded before")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per cell (default 120 in fast mode, 3600 with --full)")
+    p.add_argument("--full", action="store_true", help="full mode (default: COURSE_FAST=1)")
+    p.add_argument("--solutions", default=str(config.REPO_ROOT / "solutions"))
+    p.set_defaults(func=cmd_grade)
     return parser
 
 

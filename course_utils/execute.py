@@ -57,8 +57,6 @@ def execute_notebook(
         store_widget_state=False,  # widget state never goes into a saved notebook
         resources={"metadata": {"path": str(cwd)}},
     )
-    # Start the kernel from this interpreter, whatever kernelspecs the user has installed.
-    client.kernel_manager_class = "jupyter_client.manager.KernelManager"
     env = {
         "COURSE_FAST": "1" if fast else "0",
         # inline figures even when the caller runs with MPLBACKEND=Agg (tests do)

@@ -6,17 +6,24 @@ The solutions are the single source of truth. They use nbgrader's markers:
   ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` at the marker's indentation
   (in a Markdown cell: ``YOUR ANSWER HERE``);
 - ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed;
+- an answer cell (nbgrader ``solution: true``) with no solution markers becomes the stub entirely;
 - outputs, execution counts, execution timings and saved widget state are cleared;
 - nbgrader cell metadata (``grade``, ``grade_id``, ``points``, ``solution``, ``locked``,
   ``schema_version``) and cell tags are kept, so nbgrader users can use the same sources.
 
 Output is byte-for-byte deterministic: the same solutions always give the same files, which is
 what ``course release --check`` and the test suite compare.
+
+``build_bundle`` then packs what a student gets (``course release --bundle PATH``): the student
+notebooks, the ``course_utils`` package without the instructor tools, the packaging files and a
+student README, as a folder or a zip; nothing from ``solutions/``, ``tests/``, ``data/``,
+``benchmarks/`` or ``.ci/``.
 """
 from __future__ import annotations
 
 import copy
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +67,7 @@ def _strip_regions(source: str, where: str, markdown: bool) -> str:
     out: list[str] = []
     state = None  # None, "solution" or "hidden"
     opened_at = 0
-    for lineno, line in enumerate(source.splitlines(), start=1):
+    for lineno, line in enumerate(source.split("\n"), start=1):  # a final newline is kept
         marker = line.strip()
         if marker in (SOLUTION_BEGIN, HIDDEN_BEGIN):
             if state is not None:
@@ -97,11 +104,17 @@ def _strip_regions(source: str, where: str, markdown: bool) -> str:
 
 
 def student_cell(cell: dict, where: str) -> dict:
-    """The student version of one cell (a new object; the input is not modified)."""
+    """The student version of one cell (a new object; the input is not modified).
+
+    As in nbgrader, an answer cell (nbgrader ``solution: true``) without solution markers is all
+    answer: the whole cell becomes the stub.
+    """
     cell = copy.deepcopy(cell)
     markdown = cell["cell_type"] == "markdown"
     if any(m in cell["source"] for m in MARKERS):
         cell["source"] = _strip_regions(cell["source"], where, markdown)
+    elif cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+        cell["source"] = MARKDOWN_STUB if markdown else "\n".join(CODE_STUB)
     if cell["cell_type"] == "code":
         cell["outputs"] = []
         cell["execution_count"] = None
@@ -202,3 +215,132 @@ def find_leaks(nb: nbformat.NotebookNode) -> list[str]:
         for match in [LEAK_PATTERN.search(cell.source)]
         if match
     ]
+
+
+# --- the student bundle ----------------------------------------------------------------------
+
+BUNDLE_FILES = (".gitignore", "bootstrap.py", "environment.yml", "pyproject.toml")
+# course_utils modules only instructors use: they hold the marker text and need solutions/.
+INSTRUCTOR_MODULES = ("release.py", "execute.py", "grading.py")
+
+STUDENT_README = """\
+# Learning Without Labels
+
+A workbook on unsupervised and weakly supervised deep learning. Each week is one Jupyter notebook
+that teaches a method by building it: you fill in the exercise cells, self-checks tell you what
+is wrong, and you watch the model learn.
+
+## Set up and start
+
+You need Python 3.10 or newer and pip (no conda needed). In this folder run:
+
+```bash
+python3 bootstrap.py lab
+```
+
+The first run creates `.venv/` and installs everything (a few minutes, mostly PyTorch), then
+opens JupyterLab on `notebooks/`; later runs start at once. On a remote machine or in a
+container, `python3 bootstrap.py lab --no-browser` prints the URL to open instead.
+
+Conda users: `conda env create -f environment.yml && conda activate lwl`, then `course lab`.
+
+## The notebooks
+
+{notebooks}
+
+## How the exercises work
+
+- An exercise cell ends in `# YOUR CODE HERE` and `raise NotImplementedError()`. Replace those
+  two lines with your code and run the cell.
+- The cell after it runs a self-check on your code. It prints a line starting with \u2714 when your
+  code is right; otherwise it says what is wrong (a shape, a value, a common mistake) and where
+  to look. Fix the exercise cell, run it again, then the check.
+- Your notebook is graded by running it from the top in a fresh kernel, with the same checks and
+  some further tests you do not see. So do not delete, copy or rename the check cells or change
+  their metadata, and before you hand in, use *Kernel > Restart Kernel and Run All Cells*: every
+  check should pass.
+
+## Fast mode and data
+
+`COURSE_FAST=1` runs a notebook with small sizes (about a minute on a laptop CPU), handy while
+you work on the exercises; without it the notebook uses the sizes that reproduce the papers
+(the later deep-learning weeks want a GPU for that). MNIST is downloaded into `data/` on first
+use. No network? Copy `train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
+`t10k-images-idx3-ubyte.gz` and `t10k-labels-idx1-ubyte.gz` into `data/MNIST/raw/`.
+"""
+
+
+def _title(notebook: Path) -> str:
+    """The first heading of a notebook (its first Markdown line starting with '# '), or ''."""
+    for cell in read_notebook(notebook).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+def student_readme(notebooks: list[Path]) -> str:
+    listing = "\n".join(
+        f"- `notebooks/{nb.name}`" + (f": {title}" if (title := _title(nb)) else "")
+        for nb in notebooks
+    )
+    return STUDENT_README.format(notebooks=listing)
+
+
+def bundle_files(notebooks_dir: Path = NOTEBOOKS_DIR, root: Path = REPO_ROOT) -> dict[str, bytes]:
+    """Every file of the student bundle: path inside the bundle -> content.
+
+    Raises ``ReleaseError`` if a notebook is missing or any file holds marker text, so a bundle
+    with solutions or hidden tests in it is never written.
+    """
+    notebooks_dir, root = Path(notebooks_dir), Path(root)
+    notebooks = sorted(notebooks_dir.glob("*.ipynb"))
+    if not notebooks:
+        raise ReleaseError(f"No student notebooks in {notebooks_dir}; run `course release` first.")
+    files = {f"notebooks/{nb.name}": nb.read_bytes() for nb in notebooks}
+    package = root / "course_utils"
+    for path in sorted(package.rglob("*")):
+        parts = path.relative_to(root).parts
+        if (path.is_dir() or "__pycache__" in parts or any(p.startswith(".") for p in parts)
+                or path.suffix in {".pyc", ".pyo"}
+                or (path.parent == package and path.name in INSTRUCTOR_MODULES)):
+            continue
+        files["/".join(parts)] = path.read_bytes()
+    for name in BUNDLE_FILES:
+        files[name] = (root / name).read_bytes()
+    files["README.md"] = student_readme(notebooks).encode("utf-8")
+    leaks = [name for name, data in files.items()
+             if LEAK_PATTERN.search(data.decode("utf-8", errors="replace"))]
+    if leaks:
+        raise ReleaseError(
+            f"Marker text (### BEGIN/END ...) found in {', '.join(leaks)}; the bundle was not "
+            "written. Run `course release` and check those files."
+        )
+    return files
+
+
+def build_bundle(dest: Path, notebooks_dir: Path = NOTEBOOKS_DIR, root: Path = REPO_ROOT) -> list[str]:
+    """Write the student bundle to ``dest``: a zip if it ends in ``.zip`` (everything inside one
+    folder named like the zip), else a new or empty folder. Returns the paths written."""
+    dest = Path(dest)
+    files = bundle_files(notebooks_dir, root)
+    executable = {"bootstrap.py"}
+    if dest.suffix == ".zip":
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in files.items():
+                info = zipfile.ZipInfo(f"{dest.stem}/{name}", date_time=(2024, 1, 1, 0, 0, 0))
+                info.external_attr = (0o755 if name in executable else 0o644) << 16
+                zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
+        tmp.replace(dest)
+    else:
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise ReleaseError(f"{dest} exists and is not an empty folder; choose a new path.")
+        for name, data in files.items():
+            path = dest / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            path.chmod(0o755 if name in executable else 0o644)
+    return sorted(files)
