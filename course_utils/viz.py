@@ -39,6 +39,9 @@ __all__ = [
     "image_grid",
     "metric_curves",
     "confusion_matrix_plot",
+    "image_mosaic",
+    "latent_traversal",
+    "decoded_lattice",
 ]
 
 PROJECTION_METHODS = ("pca", "tsne", "none")
@@ -528,4 +531,121 @@ def confusion_matrix_plot(
     acc = metrics.cluster_acc(true, pred)
     ax.set_title(f"ACC {acc:.3f} (N = {len(true)})" if mapped else f"N = {len(true)}", fontsize="medium")
     fig.colorbar(image, ax=ax, label="count", shrink=0.8)
+    return fig
+
+
+def image_mosaic(images: Any, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+    """One array holding a grid of grey images: ``(R, C, H, W)`` -> ``(R*H + (R-1)*pad, C*W + (C-1)*pad)``.
+
+    ``images``: ``(R, C, H, W)``, ``(R, C, 1, H, W)`` or flat square ``(R, C, H*W)``; ``pad``
+    pixels of ``pad_value`` separate the tiles. Drawing a grid as one image (one ``imshow``) is
+    much faster than one Axes per image and keeps the PNG small.
+    """
+    arr = to_numpy(images, "images")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"images has dtype {arr.dtype}; expected numbers.")
+    arr = arr.astype(np.float64)
+    if arr.ndim == 5 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3:
+        side = math.isqrt(arr.shape[2])
+        if side * side != arr.shape[2]:
+            raise ValueError(
+                f"images has shape {arr.shape}: flat images need a square size (784 = 28x28), but "
+                f"{arr.shape[2]} is not a square. Pass (R, C, H, W)."
+            )
+        arr = arr.reshape(arr.shape[0], arr.shape[1], side, side)
+    if arr.ndim != 4:
+        raise ValueError(
+            f"images has shape {arr.shape}; expected a grid (R, C, H, W), (R, C, 1, H, W) or (R, C, H*W)."
+        )
+    if pad < 0:
+        raise ValueError(f"pad={pad}; expected a non-negative number of pixels.")
+    R, C, H, W = arr.shape
+    out = np.full((R * H + (R - 1) * pad, C * W + (C - 1) * pad), float(pad_value))
+    for r in range(R):
+        for c in range(C):
+            out[r * (H + pad): r * (H + pad) + H, c * (W + pad): c * (W + pad) + W] = arr[r, c]
+    return out
+
+
+def _mosaic_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is None:
+        fig = NotebookFigure(figsize=figsize, layout="constrained")
+        ax = fig.add_subplot()
+    return ax.figure, ax
+
+
+def latent_traversal(
+    images: Any,
+    values: Sequence[float],
+    row_labels: Sequence[Any] | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Decoded images while one latent dimension at a time is varied.
+
+    ``images``: ``(R, C, H, W)`` (or ``(R, C, H*W)``) with ``images[r, c]`` the decoder's output
+    when latent dimension ``r`` is set to ``values[c]`` and the others are held fixed.
+    ``row_labels``: one label per row (default ``z1, z2, ...``), e.g. which dimension and its KL.
+    Drawn as one image in one Axes (``ax=`` to draw into an existing one); returns the figure.
+    """
+    mosaic = image_mosaic(images)
+    arr = to_numpy(images, "images")
+    R, C = arr.shape[:2]
+    values = [float(v) for v in values]
+    if len(values) != C:
+        raise ValueError(f"values has {len(values)} entries but the grid has {C} columns; give one value per column.")
+    labels = [f"z{r + 1}" for r in range(R)] if row_labels is None else [str(v) for v in row_labels]
+    if len(labels) != R:
+        raise ValueError(f"row_labels has {len(labels)} entries but the grid has {R} rows.")
+    H = (mosaic.shape[0] + 1) // R - 1
+    W = (mosaic.shape[1] + 1) // C - 1
+    fig, ax = _mosaic_axes(ax, (0.42 * C + 1.1, 0.42 * R + 0.7))
+    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_xticks([c * (W + 1) + W / 2 - 0.5 for c in range(C)], [f"{v:g}" for v in values], fontsize="x-small")
+    ax.set_yticks([r * (H + 1) + H / 2 - 0.5 for r in range(R)], labels, fontsize="x-small")
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("value of the varied latent dimension", fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    return fig
+
+
+def decoded_lattice(
+    images: Any,
+    z1_values: Sequence[float],
+    z2_values: Sequence[float],
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Images decoded on a regular lattice of a 2-D latent space, placed at their coordinates.
+
+    ``images``: ``(R, C, H, W)`` (or ``(R, C, H*W)``) with ``images[i, j]`` decoded from
+    ``z = (z1_values[j], z2_values[i])``; both value lists increasing and evenly spaced. The
+    axes are in latent units (``z1`` right, ``z2`` up), so the picture can sit next to a
+    scatter plot of the data's latent codes. Returns the figure.
+    """
+    arr = to_numpy(images, "images")
+    z1 = np.asarray([float(v) for v in z1_values])
+    z2 = np.asarray([float(v) for v in z2_values])
+    if arr.ndim < 3 or arr.shape[0] != len(z2) or arr.shape[1] != len(z1):
+        raise ValueError(
+            f"images has shape {arr.shape}; expected (len(z2_values), len(z1_values), ...) = "
+            f"({len(z2)}, {len(z1)}, ...)."
+        )
+    if len(z1) < 2 or len(z2) < 2 or np.any(np.diff(z1) <= 0) or np.any(np.diff(z2) <= 0):
+        raise ValueError("z1_values and z2_values must each hold at least 2 increasing values.")
+    mosaic = image_mosaic(arr[::-1], pad=0)  # first row of the picture = largest z2
+    h1, h2 = (z1[-1] - z1[0]) / (len(z1) - 1) / 2, (z2[-1] - z2[0]) / (len(z2) - 1) / 2
+    fig, ax = _mosaic_axes(ax, (4.4, 4.2))
+    ax.imshow(mosaic, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest",
+              extent=(z1[0] - h1, z1[-1] + h1, z2[0] - h2, z2[-1] + h2), aspect="auto")
+    ax.set_xlabel("z 1", fontsize="small")
+    ax.set_ylabel("z 2", fontsize="small")
+    ax.tick_params(labelsize="x-small")
+    if title:
+        ax.set_title(title, fontsize="medium")
     return fig

@@ -2,8 +2,10 @@
 
 - ``TrainingMonitor``: per-epoch metric curves redrawn in place, plus a progress bar.
 - ``LatentExplorer``: snapshots of a latent space during training, browsed with an epoch slider.
+- ``DecoderExplorer``: sliders over a 2-D latent code that decode an image live, next to the
+  data's latent codes.
 
-Both leave an ordinary PNG image in the notebook when they are done, so a notebook run
+All leave an ordinary PNG image in the notebook when they are done, so a notebook run
 headless (CI, nbval) or rendered on GitHub still shows the result, and neither needs widget
 state to be saved in the notebook. Outside a Jupyter kernel (plain Python, pytest) no widgets
 are made: the history is kept, a text progress bar is shown, and the figures are still returned.
@@ -22,6 +24,7 @@ Typical use in a training loop::
 from __future__ import annotations
 
 import base64
+import math
 import warnings
 from typing import Any, Mapping, Sequence
 
@@ -31,7 +34,7 @@ from matplotlib.figure import Figure
 from course_utils import viz
 from course_utils.metrics import as_labels, evaluate, format_metrics
 
-__all__ = ["TrainingMonitor", "LatentExplorer", "in_notebook"]
+__all__ = ["TrainingMonitor", "LatentExplorer", "DecoderExplorer", "in_notebook"]
 
 
 def in_notebook() -> bool:
@@ -481,3 +484,241 @@ class LatentExplorer:
             f"method={self.method!r})"
         )
 
+
+
+_DECODER_TEXT = "<decoder explorer: sliders over z; static lattice below>"
+
+
+class DecoderExplorer:
+    """Sliders over a 2-D latent code ``z`` that decode an image live, next to the data in latent space.
+
+    ``decode``: ``decode(z) -> images`` for ``z: (M, 2)`` float32 NumPy array; images ``(M, H*W)``,
+    ``(M, H, W)`` or ``(M, 1, H, W)`` in ``[0, 1]`` (NumPy or torch), e.g.
+    ``lambda z: torch.sigmoid(vae.decode(torch.as_tensor(z))).detach().numpy()``.
+    ``Z``: ``(N, 2)`` latent codes of the data (e.g. the encoder means), ``labels``: ``(N,)``
+    classes used for colour only. ``z_range``: ``((z1_min, z1_max), (z2_min, z2_max))`` covered by
+    the sliders and the lattice (default: the 1st to 99th percentile of ``Z``, widened by 10%).
+    ``grid_size``: images per side of the static lattice.
+
+    ``show()`` displays the sliders with the live view (``live_png(z)``, a fast version of
+    ``figure(z)``) and then the static overview ``static_figure()`` (the latent scatter next to images decoded on a lattice), so a
+    headless run keeps a picture; ``close()`` closes the widgets. Outside a kernel ``show()``
+    does nothing; the figures are still available.
+    """
+
+    def __init__(
+        self,
+        decode: Any,
+        Z: Any,
+        labels: Any,
+        z_range: Sequence[Sequence[float]] | None = None,
+        grid_size: int = 15,
+        title: str = "",
+        max_points: int | None = 2000,
+        seed: int = 0,
+    ) -> None:
+        if not callable(decode):
+            raise TypeError(f"decode must be a function z (M, 2) -> images, got {type(decode).__name__}.")
+        points = viz.to_numpy(Z, "Z").astype(np.float64)
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise ValueError(
+                f"Z has shape {points.shape}; expected (N, 2) latent codes. DecoderExplorer is for a 2-D "
+                "latent space (for more dimensions, use LatentExplorer or a traversal)."
+            )
+        self.labels = as_labels(labels, "labels")
+        if len(self.labels) != len(points):
+            raise ValueError(f"Z has {len(points)} rows but labels has {len(self.labels)}; give one label per row.")
+        if not np.isfinite(points).all():
+            raise ValueError("Z contains NaN or inf; the model has probably diverged.")
+        if isinstance(grid_size, bool) or not isinstance(grid_size, (int, np.integer)) or grid_size < 2:
+            raise ValueError(f"grid_size={grid_size!r}; expected an int >= 2.")
+        self.decode = decode
+        self.Z = points
+        self.title = title
+        self.grid_size = int(grid_size)
+        self.seed = seed
+        self.indices = viz.subsample_indices(len(points), max_points, seed)
+        if z_range is None:
+            lo, hi = np.percentile(points, 1, axis=0), np.percentile(points, 99, axis=0)
+            widen = 0.1 * np.maximum(hi - lo, 1e-3)
+            z_range = ((lo[0] - widen[0], hi[0] + widen[0]), (lo[1] - widen[1], hi[1] + widen[1]))
+        self.z_range = tuple((float(a), float(b)) for a, b in z_range)
+        if len(self.z_range) != 2 or any(not a < b for a, b in self.z_range):
+            raise ValueError(f"z_range={z_range!r}; expected ((z1_min, z1_max), (z2_min, z2_max)) with min < max.")
+        self._widgets: list[Any] = []
+        self._handle = None
+        self._live: dict[str, Any] | None = None  # pre-rendered background of the live view
+
+    # -- decoding --------------------------------------------------------------------------
+    def decode_images(self, z: Any) -> np.ndarray:
+        """``decode`` on ``z: (M, 2)``, as ``(M, H, W)`` float images."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1, 2)
+        images = viz.to_numpy(self.decode(z), "decode(z)").astype(np.float64)
+        if len(images) != len(z):
+            raise ValueError(f"decode returned {len(images)} images for {len(z)} codes; expected one per code.")
+        if images.ndim == 4 and images.shape[1] == 1:
+            images = images[:, 0]
+        if images.ndim == 2:
+            side = int(round(math.sqrt(images.shape[1])))
+            if side * side != images.shape[1]:
+                raise ValueError(f"decode returned shape {images.shape}; flat images need a square size (784).")
+            images = images.reshape(len(z), side, side)
+        if images.ndim != 3:
+            raise ValueError(f"decode returned shape {images.shape}; expected (M, H*W), (M, H, W) or (M, 1, H, W).")
+        return images
+
+    def lattice(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(images (G, G, H, W), z1_values, z2_values)``: decoded on the ``grid_size`` lattice."""
+        (a1, b1), (a2, b2) = self.z_range
+        z1 = np.linspace(a1, b1, self.grid_size)
+        z2 = np.linspace(a2, b2, self.grid_size)
+        grid = np.stack(np.meshgrid(z1, z2), axis=-1).reshape(-1, 2)  # row i: z2[i], column j: z1[j]
+        images = self.decode_images(grid)
+        return images.reshape(self.grid_size, self.grid_size, *images.shape[1:]), z1, z2
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _scatter(self, ax: Any, title: str) -> None:
+        viz.embedding_scatter(self.Z[self.indices], self.labels[self.indices], method="none",
+                              max_points=None, ax=ax, title=title)
+        (a1, b1), (a2, b2) = self.z_range
+        ax.set_xlim(a1, b1)
+        ax.set_ylim(a2, b2)
+
+    def figure(self, z: Sequence[float] = (0.0, 0.0)) -> Figure:
+        """The live view for one code ``z = (z1, z2)``: the data's codes with ``z`` marked, and ``decode(z)``."""
+        z = np.asarray(z, dtype=np.float64).reshape(2)
+        image = self.decode_images(z[None])[0]
+        fig = viz.NotebookFigure(figsize=(7.4, 3.4), layout="constrained")
+        ax_scatter, ax_image = fig.subplots(1, 2, width_ratios=(1.35, 1.0))
+        self._scatter(ax_scatter, "latent codes of the data")
+        ax_scatter.plot([z[0]], [z[1]], marker="X", markersize=12, color="black", markeredgecolor="white")
+        ax_image.imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax_image.set_title(f"decode(z), z = ({z[0]:.2f}, {z[1]:.2f})", fontsize="medium")
+        ax_image.set_axis_off()
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
+
+    def _live_background(self) -> dict[str, Any]:
+        """Render the scatter panel and an empty image panel once; remember where they landed."""
+        if self._live is None:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+            fig = viz.NotebookFigure(figsize=(7.4, 3.4), dpi=90, layout="constrained")
+            ax_scatter, ax_image = fig.subplots(1, 2, width_ratios=(1.35, 1.0))
+            self._scatter(ax_scatter, "latent codes of the data")
+            ax_image.set_title("decode(z)", fontsize="medium")
+            ax_image.set_xticks([])
+            ax_image.set_yticks([])
+            if self.title:
+                fig.suptitle(self.title)
+            canvas = FigureCanvasAgg(fig)
+            canvas.draw()  # fixes the layout, so the transforms below are final
+            rgba = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+            x0, y0, x1, y1 = ax_image.get_window_extent().extents
+            height = rgba.shape[0]
+            self._live = {
+                "rgb": rgba,
+                "to_pixels": ax_scatter.transData.transform,
+                "image_box": (int(height - y1) + 2, int(height - y0) - 2, int(x0) + 2, int(x1) - 2),
+                "scatter_box": ax_scatter.get_window_extent().extents,
+            }
+        return self._live
+
+    def live_png(self, z: Sequence[float]) -> bytes:
+        """PNG of the live view for ``z``: the pre-rendered scatter with ``z`` marked, and ``decode(z)``.
+
+        Composed in NumPy on a background rendered once, so a slider move costs a decoder call and
+        a PNG encoding (milliseconds) rather than a new matplotlib figure (about 0.2 s).
+        """
+        import io
+
+        from matplotlib.image import imsave
+
+        live = self._live_background()
+        rgb = live["rgb"].copy()
+        height, width = rgb.shape[:2]
+        # the decoded image, scaled up by a whole factor and centred in the right panel
+        image = np.clip(self.decode_images(np.asarray(z, dtype=np.float32)[None])[0], 0.0, 1.0)
+        r0, r1, c0, c1 = live["image_box"]
+        factor = max(1, min((r1 - r0) // image.shape[0], (c1 - c0) // image.shape[1]))
+        big = np.kron(image, np.ones((factor, factor)))
+        top = r0 + ((r1 - r0) - big.shape[0]) // 2
+        left = c0 + ((c1 - c0) - big.shape[1]) // 2
+        rgb[top:top + big.shape[0], left:left + big.shape[1]] = (255 * big[..., None]).astype(np.uint8)
+        # a cross at z in the scatter panel (white outline, black core), if z is inside it
+        x, y = live["to_pixels"](np.asarray(z, dtype=np.float64).reshape(1, 2))[0]
+        sx0, sy0, sx1, sy1 = live["scatter_box"]
+        if sx0 <= x <= sx1 and sy0 <= y <= sy1:
+            row, col = int(round(height - y)), int(round(x))
+            for half, value in ((2, 255), (1, 0)):
+                for dr, dc in ((1, 0), (0, 1)):
+                    for t in range(-7, 8):
+                        rr, cc = row + t * dr, col + t * dc
+                        rgb[max(rr - half * dc, 0):min(rr + half * dc + 1, height),
+                            max(cc - half * dr, 0):min(cc + half * dr + 1, width)] = value
+        buffer = io.BytesIO()
+        imsave(buffer, rgb, format="png")
+        return buffer.getvalue()
+
+    def static_figure(self) -> Figure:
+        """The data's latent codes by label, next to images decoded on a regular lattice of the same area."""
+        images, z1, z2 = self.lattice()
+        fig = viz.NotebookFigure(figsize=(9.6, 4.2), layout="constrained")
+        ax_scatter, ax_lattice = fig.subplots(1, 2)
+        self._scatter(ax_scatter, "latent codes of the data")
+        viz.decoded_lattice(images, z1, z2, title=f"decoded on a {self.grid_size} x {self.grid_size} lattice",
+                            ax=ax_lattice)
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
+
+    def show(self) -> None:
+        """Display the sliders with the live view, then the static overview figure.
+
+        Outside a Jupyter kernel this does nothing (use ``static_figure()`` or ``figure(z)``).
+        """
+        if not in_notebook():
+            return
+        if _widgets_available():
+            import ipywidgets
+
+            self._close_widgets()
+            sliders = []
+            for i, (lo, hi) in enumerate(self.z_range):
+                start = float(np.clip(np.median(self.Z[:, i]), lo, hi))
+                sliders.append(ipywidgets.FloatSlider(
+                    value=round(start, 2), min=lo, max=hi, step=(hi - lo) / 100, description=f"z{i + 1}",
+                    readout_format=".2f", continuous_update=True, layout=ipywidgets.Layout(width="60%"),
+                ))
+            output = ipywidgets.Output()
+
+            def redraw(change: Any = None) -> None:
+                z = (sliders[0].value, sliders[1].value)
+                png = base64.b64encode(self.live_png(z)).decode("ascii")
+                text = f"<decoded image at z = ({z[0]:.2f}, {z[1]:.2f})>"
+                output.outputs = ({"output_type": "display_data", "metadata": {},
+                                   "data": {"image/png": png, "text/plain": text}},)
+
+            redraw()
+            for slider in sliders:
+                slider.observe(redraw, names="value")
+            box = ipywidgets.VBox([*sliders, output])
+            self._widgets = [box]
+            self._handle = _display_widget(box, _DECODER_TEXT)
+        _display_png(self.static_figure(), "<latent codes and decoded lattice>")
+
+    def close(self) -> None:
+        """Close the slider widgets (they leave the kernel's registry); the static figure stays."""
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
+        for widget in self._widgets:
+            _close_widget_tree(widget)
+        self._widgets = []
+        if self._handle is not None:
+            self._handle.update({"text/plain": _DECODER_TEXT}, raw=True)
+            self._handle = None
+
+    def __repr__(self) -> str:
+        return f"DecoderExplorer({len(self.Z)} codes, z_range={self.z_range}, grid_size={self.grid_size})"

@@ -1,0 +1,594 @@
+"""One training loop with per-epoch callbacks, and a checkpoint cache.
+
+``fit`` trains any ``nn.Module`` on a tensor (or a ``DataLoader``) with a loss function
+``loss_fn(model, x)``; it shows a ``tqdm.auto`` bar, calls the callbacks after every epoch (to
+score the latent space, update a ``TrainingMonitor``, ...) and stops with ``TrainingDiverged``
+as soon as a loss is NaN or infinite, naming the epoch and batch.
+
+``cached(name, config, build, train)`` is "load if cached, else train and cache": the model's
+``state_dict`` is stored as ``<COURSE_CACHE_DIR>/<name>-<hash>.pt``, where ``hash`` is a hash of
+``config`` (JSON, sorted keys) and the seed, so a changed config never loads a stale model. It is
+loaded with ``torch.load(..., weights_only=True)``; a damaged or incompatible file is reported with
+a warning and retrained. Nothing is ever written to the data folder.
+
+``pretrained_autoencoder`` and ``pretrained_vae`` are the cached training steps that several weeks
+share (week 02 trains them; weeks 03 and 04 start from the same autoencoder).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_utils import config as course_config
+from course_utils.metrics import evaluate
+from course_utils.models import MLPAutoencoder, VAE, reconstruction_loss, vae_loss
+
+__all__ = [
+    "TrainingDiverged",
+    "CheckpointWarning",
+    "Callback",
+    "fit",
+    "ae_objective",
+    "vae_objective",
+    "encode_dataset",
+    "cluster_latent",
+    "cluster_metrics_callback",
+    "monitor_callback",
+    "replay_history",
+    "fingerprint",
+    "config_hash",
+    "checkpoint_path",
+    "cached",
+    "load_history",
+    "AE_RECIPE",
+    "VAE_RECIPE",
+    "pretrained_autoencoder",
+    "pretrained_vae",
+]
+
+#: ``callback(epoch, model, logs)``: called after every epoch; may add entries to ``logs``.
+Callback = Callable[[int, nn.Module, dict], Any]
+LossFn = Callable[[nn.Module, torch.Tensor], Any]
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the message says where and what to try."""
+
+
+class CheckpointWarning(UserWarning):
+    """A cached checkpoint could not be used and the model is trained again."""
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+# --------------------------------------------------------------------------------------------
+
+def _batches(
+    data: torch.Tensor | Iterable,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator,
+) -> Iterable[torch.Tensor]:
+    """Mini-batches ``x: (B, ...)`` of a tensor (shuffled with ``generator``) or of a loader."""
+    if isinstance(data, torch.Tensor):
+        n = len(data)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield data[order[start:start + batch_size]]
+    else:
+        for batch in data:
+            # labels are never used for training: a loader of (x, y) pairs gives x
+            yield batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def _n_batches(data: Any, batch_size: int) -> int | None:
+    if isinstance(data, torch.Tensor):
+        return math.ceil(len(data) / batch_size)
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _loss_terms(out: Any) -> dict[str, torch.Tensor]:
+    """A loss function's result as ``{"loss": ..., other terms}``."""
+    if isinstance(out, torch.Tensor):
+        return {"loss": out}
+    if isinstance(out, Mapping) and "loss" in out:
+        return dict(out)
+    raise TypeError(
+        f"loss_fn returned a {type(out).__name__}; it must return the loss as a 0-d tensor, or a "
+        "dict with key 'loss' (and, to log them, other terms such as 'recon' and 'kl')."
+    )
+
+
+def _diverged_message(term: str, value: float, epoch: int, batch: int, n_batches: int | None,
+                      optimizer: torch.optim.Optimizer) -> str:
+    lrs = sorted({g["lr"] for g in optimizer.param_groups})
+    lr_text = ", ".join(f"{lr:g}" for lr in lrs)
+    of = f" of {n_batches}" if n_batches else ""
+    return (
+        f"The {term} became {value} at epoch {epoch}, batch {batch}{of}; training stopped. "
+        f"What to try: a lower learning rate (now {lr_text}, try a tenth of it); for a VAE, keep "
+        "the log-variance in a sane range (e.g. `logvar.clamp(-10, 10)`) so that exp(logvar) "
+        "cannot overflow, and use `binary_cross_entropy_with_logits` on logits rather than a log "
+        "of sigmoid outputs; check that the inputs are finite and, for BCE, in [0, 1]."
+    )
+
+
+def fit(
+    model: nn.Module,
+    data: torch.Tensor | Iterable,
+    loss_fn: LossFn,
+    epochs: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    shuffle: bool = True,
+    callbacks: Sequence[Callback] = (),
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    desc: str = "training",
+) -> dict[str, list[float | None]]:
+    """Train ``model`` for ``epochs`` passes over ``data``; returns the per-epoch history.
+
+    Args:
+        model: any ``nn.Module``; moved to ``device`` (default ``config.get_device()``).
+        data: ``X: (N, ...)`` tensor, cut into shuffled mini-batches of ``batch_size`` (the order
+            is drawn from a generator seeded with ``seed``, so a run is repeatable), or any
+            iterable of batches such as a ``DataLoader`` (a batch ``(x, y)`` gives ``x``).
+        loss_fn: ``loss_fn(model, x) -> loss`` (0-d tensor) or ``{"loss": ..., "recon": ...}``;
+            every term is averaged over the epoch (weighted by batch size) and logged.
+        epochs: number of passes over the data.
+        optimizer: default ``torch.optim.Adam(model.parameters(), lr=lr)``.
+        callbacks: ``callback(epoch, model, logs)`` after every epoch, in order; ``logs`` holds
+            the epoch's mean loss terms and a callback may add values (e.g. ``acc``), which
+            the next callbacks see and the history keeps. ``epoch`` counts from 1.
+        progress: show a ``tqdm.auto`` bar over the epochs (turn off when a ``TrainingMonitor``
+            shows its own).
+
+    Returns:
+        ``{"epoch": [1, 2, ...], "loss": [...], ...}``: one entry per epoch for every logged
+        name (``None`` where a value was not logged that epoch).
+
+    Raises:
+        TrainingDiverged: a loss term is NaN or infinite (the message names the epoch and batch).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs={epochs!r}; expected a non-negative int.")
+    if isinstance(data, torch.Tensor) and len(data) == 0:
+        raise ValueError("data is empty; expected at least one example.")
+    device = torch.device(device) if device is not None else course_config.get_device()
+    model.to(device)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(int(seed))
+    n_batches = _n_batches(data, batch_size)
+    history: dict[str, list[float | None]] = {"epoch": []}
+    bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=True)
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            sums: dict[str, float] = {}
+            seen = 0
+            for b, x in enumerate(_batches(data, batch_size, shuffle, generator), start=1):
+                x = x.to(device)
+                terms = _loss_terms(loss_fn(model, x))
+                values = {name: float(t.detach()) for name, t in terms.items()}
+                for name, value in values.items():
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(_diverged_message(name, value, epoch, b, n_batches, optimizer))
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                size = len(x)
+                seen += size
+                for name, value in values.items():
+                    sums[name] = sums.get(name, 0.0) + value * size
+            if seen == 0:
+                raise ValueError("data gave no batches; expected at least one example.")
+            logs: dict[str, Any] = {name: total / seen for name, total in sums.items()}
+            model.eval()
+            for callback in callbacks:
+                callback(epoch, model, logs)
+            _append(history, epoch, logs)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float)}, refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+    model.eval()
+    return history
+
+
+def _append(history: dict[str, list], epoch: int, logs: Mapping[str, Any]) -> None:
+    n = len(history["epoch"])
+    history["epoch"].append(int(epoch))
+    for name, value in logs.items():
+        if name not in history:
+            history[name] = [None] * n
+        history[name].append(None if value is None else float(value))
+    for name, column in history.items():
+        if len(column) == n:  # not logged this epoch
+            column.append(None)
+
+
+def ae_objective(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``loss_fn`` for ``fit``: the squared reconstruction error of an autoencoder."""
+    return reconstruction_loss(x, model(x))
+
+
+def vae_objective(beta: float = 1.0, loss: Callable = vae_loss) -> LossFn:
+    """``loss_fn`` for ``fit`` that trains a VAE with ``loss(x, x_logits, mu, logvar, beta)``.
+
+    ``loss`` returns ``(loss, recon, kl)`` like ``models.vae_loss`` (default); all three are logged.
+    """
+    def objective(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x_logits, mu, logvar = model(x)
+        total, recon, kl = loss(x, x_logits, mu, logvar, beta=beta)
+        return {"loss": total, "recon": recon, "kl": kl}
+
+    return objective
+
+
+# --------------------------------------------------------------------------------------------
+# Callbacks: score the latent space, feed a TrainingMonitor
+# --------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def encode_dataset(model: nn.Module, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """``model.encode`` over ``X: (N, D)`` in batches; ``(N, d)`` float32 on the CPU.
+
+    When ``encode`` returns a tuple (a VAE's ``(mu, logvar)``), its first entry, the mean, is used.
+    The model's train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    parts = []
+    for start in range(0, len(X), batch_size):
+        out = model.encode(X[start:start + batch_size].to(device))
+        parts.append((out[0] if isinstance(out, (tuple, list)) else out).float().cpu())
+    model.train(was_training)
+    return torch.cat(parts)
+
+
+def cluster_latent(Z: torch.Tensor | np.ndarray, n_clusters: int = 10, method: str = "gmm",
+                   seed: int = 0) -> np.ndarray:
+    """Cluster ids ``(N,)`` of points ``Z: (N, d)``.
+
+    ``method``: ``"gmm"`` (scikit-learn ``GaussianMixture``, diagonal covariances, k-means
+    initialisation) or ``"kmeans"`` (``KMeans``, 10 restarts). Computed in float64, so the result
+    does not depend on the float32 rounding of ``Z``'s producer beyond its values.
+    """
+    Z = np.asarray(Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else Z, dtype=np.float64)
+    if not np.isfinite(Z).all():
+        raise ValueError("Z contains NaN or inf; the model has probably diverged.")
+    if method == "gmm":
+        from sklearn.mixture import GaussianMixture
+
+        return GaussianMixture(n_clusters, covariance_type="diag", random_state=seed).fit_predict(Z)
+    if method == "kmeans":
+        from sklearn.cluster import KMeans
+
+        return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(Z)
+    raise ValueError(f"method={method!r}; use 'gmm' or 'kmeans'.")
+
+
+def cluster_metrics_callback(
+    X: torch.Tensor,
+    y: Any,
+    n_clusters: int = 10,
+    method: str = "gmm",
+    every: int = 1,
+    seed: int = 0,
+) -> Callback:
+    """Callback that clusters the latent means of ``X`` and logs ``acc``, ``nmi``, ``ari``.
+
+    Runs after epoch 1 and every ``every`` epochs (labels ``y`` are used for scoring only).
+    """
+    if every < 1:
+        raise ValueError(f"every={every}; expected a positive int.")
+
+    def callback(epoch: int, model: nn.Module, logs: dict) -> None:
+        if epoch == 1 or epoch % every == 0:
+            labels = cluster_latent(encode_dataset(model, X), n_clusters, method, seed)
+            logs.update(evaluate(y, labels))
+
+    return callback
+
+
+def monitor_callback(monitor: Any, keys: Sequence[str] | None = None) -> Callback:
+    """Callback that sends the epoch's logs (or only ``keys``) to ``monitor.update``.
+
+    Works with ``course_utils.widgets.TrainingMonitor`` or anything with ``update(epoch, **values)``.
+    """
+    def callback(epoch: int, model: nn.Module, logs: dict) -> None:
+        values = logs if keys is None else {k: logs[k] for k in keys if k in logs}
+        monitor.update(epoch, **values)
+
+    return callback
+
+
+def replay_history(monitor: Any, history: Mapping[str, Sequence[Any]] | None,
+                   keys: Sequence[str] | None = None) -> None:
+    """Send a recorded history (``fit``'s result) to ``monitor.update``, one epoch at a time.
+
+    Used when a model comes from the cache, so the monitor still shows how it was trained.
+    """
+    if not history:
+        return
+    names = [k for k in (keys or history) if k != "epoch" and k in history]
+    for i, epoch in enumerate(history["epoch"]):
+        values = {k: history[k][i] for k in names}
+        monitor.update(int(epoch), **values)
+
+
+# --------------------------------------------------------------------------------------------
+# The checkpoint cache
+# --------------------------------------------------------------------------------------------
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def fingerprint(X: torch.Tensor | np.ndarray) -> str:
+    """A short hash of an array's shape, dtype and values, for cache keys (``'f3a9...'``)."""
+    arr = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+    arr = np.ascontiguousarray(arr)
+    h = hashlib.sha256(f"{arr.shape}|{arr.dtype}|".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _key_text(config: Mapping[str, Any], seed: int) -> str:
+    try:
+        return json.dumps({"config": config, "seed": seed}, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"config must be JSON-serialisable (numbers, strings, lists, dicts) to be hashed "
+            f"({exc}). Put sizes and settings in it, not tensors or functions; for data use "
+            "`train.fingerprint(X)`."
+        ) from None
+
+
+def config_hash(config: Mapping[str, Any], seed: int = 0) -> str:
+    """12 hex digits of the SHA-256 of ``config`` and ``seed`` (JSON with sorted keys)."""
+    return hashlib.sha256(_key_text(config, seed).encode()).hexdigest()[:12]
+
+
+def checkpoint_path(name: str, config: Mapping[str, Any], seed: int = 0) -> Path:
+    """``<COURSE_CACHE_DIR>/<name>-<config_hash>.pt``, where ``cached`` keeps this model."""
+    if not _NAME.match(name):
+        raise ValueError(f"name={name!r}; use letters, digits, '_', '-' and '.' only (it becomes a file name).")
+    return course_config.cache_dir() / f"{name}-{config_hash(config, seed)}.pt"
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _rng_state() -> tuple:
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _set_rng_state(state: tuple) -> None:
+    torch.set_rng_state(state[0])
+    np.random.set_state(state[1])
+    random.setstate(state[2])
+
+
+def load_history(name: str, config: Mapping[str, Any], seed: int = 0) -> dict[str, list] | None:
+    """The training history saved next to a cached model (``None`` if there is none)."""
+    meta = checkpoint_path(name, config, seed).with_suffix(".json")
+    try:
+        return json.loads(meta.read_text(encoding="utf-8")).get("history")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def cached(
+    name: str,
+    config: Mapping[str, Any],
+    build: Callable[[], nn.Module],
+    train: Callable[[nn.Module], Any],
+    *,
+    seed: int = 0,
+    on_load: Callable[[dict | None], Any] | None = None,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> nn.Module:
+    """Load a trained model from the cache, or build, train and cache it.
+
+    Args:
+        name: file-name prefix (``"ae"``, ``"vae-beta4"``); the file is
+            ``<COURSE_CACHE_DIR>/<name>-<hash>.pt`` with ``hash = config_hash(config, seed)``.
+        config: everything that decides the trained weights (sizes, epochs, learning rate,
+            ``fingerprint(X)`` of the data, ...), JSON-serialisable. Change anything in it and a
+            new file is used; nothing stale is ever loaded.
+        build: ``build() -> model``, an untrained model (called after ``torch.manual_seed(seed)``).
+        train: ``train(model)`` trains in place; if it returns a history dict (``fit``'s result)
+            it is saved in ``<name>-<hash>.json`` next to the weights.
+        seed: seeds ``build`` and is part of the key.
+        on_load: called with the saved history when the model came from the cache (e.g.
+            ``lambda h: replay_history(monitor, h)``).
+        device: where the returned model lives (default ``config.get_device()``).
+
+    Returns the model in eval mode. Only the ``state_dict`` is stored; it is read back with
+    ``torch.load(..., weights_only=True)``. A file that cannot be loaded (damaged, or saved by a
+    different architecture) gives a ``CheckpointWarning`` and the model is trained again and the
+    file replaced. The global random state (torch, NumPy, ``random``) is the same after this call
+    whether the model was loaded or trained, so what follows does not depend on the cache.
+    """
+    path = checkpoint_path(name, config, seed)
+    meta_path = path.with_suffix(".json")
+    device = torch.device(device) if device is not None else course_config.get_device()
+    outer_state = _rng_state()
+    try:
+        if path.exists():
+            torch.manual_seed(seed)
+            model = build()
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                model.load_state_dict(state)
+            except Exception as exc:  # damaged file, other architecture, not a state_dict, ...
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                warnings.warn(
+                    f"The cached checkpoint {path.name} in {path.parent} could not be loaded "
+                    f"({type(exc).__name__}: {reason[:300]}). Training the model again; the file "
+                    "will be replaced.",
+                    CheckpointWarning,
+                    stacklevel=2,
+                )
+            else:
+                if verbose:
+                    print(f"{name}: loaded from the cache ({path.name})")
+                if on_load is not None:
+                    on_load(load_history(name, config, seed))
+                return model.to(device).eval()
+
+        torch.manual_seed(seed)
+        model = build()
+        start = time.perf_counter()
+        history = train(model)
+        seconds = time.perf_counter() - start
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        _write_atomic(path, lambda tmp: torch.save(state, tmp))
+        meta = {
+            "name": name,
+            "config": config,
+            "seed": seed,
+            "history": history if isinstance(history, Mapping) else None,
+            "train_seconds": round(seconds, 2),
+            "torch": torch.__version__,
+        }
+        _write_atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        if verbose:
+            print(f"{name}: trained in {seconds:.1f} s, saved to the cache ({path.name})")
+        return model.to(device).eval()
+    finally:
+        _set_rng_state(outer_state)
+
+
+# --------------------------------------------------------------------------------------------
+# The shared, cached pretraining steps
+# --------------------------------------------------------------------------------------------
+
+#: Autoencoder pretraining: Adam on the squared reconstruction error, full batch passes.
+AE_RECIPE: dict[str, Any] = {"epochs": 100, "batch_size": 256, "lr": 1e-3}
+#: VAE training: Adam on the negative ELBO.
+VAE_RECIPE: dict[str, Any] = {"epochs": 100, "batch_size": 256, "lr": 1e-3}
+
+
+def _train_config(kind: str, X: torch.Tensor, hidden: Sequence[int], latent_dim: int, epochs: int,
+                  batch_size: int, lr: float, **extra: Any) -> dict[str, Any]:
+    if not isinstance(X, torch.Tensor) or X.ndim != 2:
+        raise ValueError(
+            f"X must be a (N, D) float tensor of flattened inputs, got "
+            f"{type(X).__name__} {tuple(getattr(X, 'shape', ()))}; use data.load_mnist(flatten=True)."
+        )
+    return {
+        "model": kind,
+        "in_dim": int(X.shape[1]),
+        "hidden": [int(h) for h in hidden],
+        "latent_dim": int(latent_dim),
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "lr": float(lr),
+        "optimizer": "adam",
+        "n": int(len(X)),
+        "data": fingerprint(X),
+        **extra,
+    }
+
+
+def pretrained_autoencoder(
+    X: torch.Tensor,
+    latent_dim: int = 10,
+    hidden: Sequence[int] = (500, 500, 2000),
+    epochs: int = AE_RECIPE["epochs"],
+    batch_size: int = AE_RECIPE["batch_size"],
+    lr: float = AE_RECIPE["lr"],
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    on_load: Callable[[dict | None], Any] | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> MLPAutoencoder:
+    """The ``MLPAutoencoder`` trained on ``X: (N, D)`` in ``[0, 1]``, from the cache when it is there.
+
+    Recipe: Adam (``lr``), mini-batches of ``batch_size``, ``epochs`` passes, loss
+    ``reconstruction_loss`` (squared error summed over pixels, averaged over the batch), seeded
+    by ``seed``. The cache key holds every argument that changes the weights and a fingerprint of
+    ``X``; ``callbacks`` (only called when it trains) and ``on_load`` (called with the saved
+    history when it loads) do not change it. Weeks 02-04 call this with the same arguments to
+    share one trained network.
+    """
+    cfg = _train_config("MLPAutoencoder", X, hidden, latent_dim, epochs, batch_size, lr, loss="sse",
+                        init="pytorch")
+
+    def build() -> MLPAutoencoder:
+        return MLPAutoencoder(cfg["in_dim"], cfg["hidden"], cfg["latent_dim"])
+
+    def train(model: nn.Module) -> dict:
+        return fit(model, X, ae_objective, epochs, lr=lr, batch_size=batch_size, callbacks=callbacks,
+                   device=device, progress=progress, seed=seed, desc=f"autoencoder d={latent_dim}")
+
+    return cached(f"ae-d{latent_dim}", cfg, build, train, seed=seed, on_load=on_load, device=device,
+                  verbose=verbose)
+
+
+def pretrained_vae(
+    X: torch.Tensor,
+    latent_dim: int = 10,
+    hidden: Sequence[int] = (500, 500, 2000),
+    beta: float = 1.0,
+    epochs: int = VAE_RECIPE["epochs"],
+    batch_size: int = VAE_RECIPE["batch_size"],
+    lr: float = VAE_RECIPE["lr"],
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    on_load: Callable[[dict | None], Any] | None = None,
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> VAE:
+    """The ``VAE`` (``beta``-VAE for ``beta != 1``) trained on ``X: (N, D)`` in ``[0, 1]``, cached.
+
+    Recipe: Adam (``lr``), mini-batches of ``batch_size``, ``epochs`` passes, loss
+    ``vae_loss(..., beta)``, seeded by ``seed``. Cached like ``pretrained_autoencoder``.
+    """
+    cfg = _train_config("VAE", X, hidden, latent_dim, epochs, batch_size, lr, loss="bce", beta=float(beta),
+                        init="glorot")
+
+    def build() -> VAE:
+        return VAE(cfg["in_dim"], cfg["hidden"], cfg["latent_dim"])
+
+    def train(model: nn.Module) -> dict:
+        return fit(model, X, vae_objective(beta), epochs, lr=lr, batch_size=batch_size, callbacks=callbacks,
+                   device=device, progress=progress, seed=seed, desc=f"VAE d={latent_dim} beta={beta:g}")
+
+    name = f"vae-d{latent_dim}" + ("" if beta == 1 else f"-beta{beta:g}")
+    return cached(name, cfg, build, train, seed=seed, on_load=on_load, device=device, verbose=verbose)
