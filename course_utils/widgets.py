@@ -276,10 +276,34 @@ class TrainingMonitor:
         )
 
 
+class _SliderView:
+    """What the two slider explorers share: one widget box shown with a text fallback, closed
+    so that the saved notebook keeps only that text and the static figure."""
+
+    _TEXT = ""  # what a renderer without live widgets shows in place of the sliders
+
+    def _show_box(self, box: Any) -> None:
+        self._widgets = [box]
+        self._handle = _display_widget(box, self._TEXT)
+
+    def close(self) -> None:
+        """Close the slider widgets (they leave the kernel's registry); the static figure stays."""
+        self._close_widgets()
+
+    def _close_widgets(self) -> None:
+        for widget in self._widgets:
+            _close_widget_tree(widget)
+        self._widgets = []
+        if self._handle is not None:
+            # drop the widget view, keep the same text (see TrainingMonitor._text)
+            self._handle.update({"text/plain": self._TEXT}, raw=True)
+            self._handle = None
+
+
 _EXPLORER_TEXT = "<latent explorer: epoch slider; static overview below>"
 
 
-class LatentExplorer:
+class LatentExplorer(_SliderView):
     """Snapshots of a latent space during training, browsed with an epoch slider.
 
     ``labels``: ``(N,)`` true classes of the N points whose embeddings you will record.
@@ -292,6 +316,8 @@ class LatentExplorer:
     slider over the recorded epochs with the scatter plots, followed by the static overview
     ``static_figure()`` (so a headless run keeps a picture); ``close()`` closes the widgets.
     """
+
+    _TEXT = _EXPLORER_TEXT
 
     def __init__(
         self,
@@ -457,22 +483,8 @@ class LatentExplorer:
             redraw()
             slider.observe(redraw, names="value")
             box = ipywidgets.VBox([slider, output])
-            self._widgets = [box]
-            self._handle = _display_widget(box, _EXPLORER_TEXT)
+            self._show_box(box)
         _display_png(self.static_figure(), "<latent space snapshots>")
-
-    def close(self) -> None:
-        """Close the slider widgets (they leave the kernel's registry); the static figure stays."""
-        self._close_widgets()
-
-    def _close_widgets(self) -> None:
-        for widget in self._widgets:
-            _close_widget_tree(widget)
-        self._widgets = []
-        if self._handle is not None:
-            # drop the widget view, keep the same text (see TrainingMonitor._text)
-            self._handle.update({"text/plain": _EXPLORER_TEXT}, raw=True)
-            self._handle = None
 
     def _require_snapshots(self) -> None:
         if not self.snapshots:
@@ -489,7 +501,7 @@ class LatentExplorer:
 _DECODER_TEXT = "<decoder explorer: sliders over z; static lattice below>"
 
 
-class DecoderExplorer:
+class DecoderExplorer(_SliderView):
     """Sliders over a 2-D latent code ``z`` that decode an image live, next to the data in latent space.
 
     ``decode``: ``decode(z) -> images`` for ``z: (M, 2)`` float32 NumPy array; images ``(M, H*W)``,
@@ -505,6 +517,8 @@ class DecoderExplorer:
     headless run keeps a picture; ``close()`` closes the widgets. Outside a kernel ``show()``
     does nothing; the figures are still available.
     """
+
+    _TEXT = _DECODER_TEXT
 
     def __init__(
         self,
@@ -704,21 +718,8 @@ class DecoderExplorer:
             for slider in sliders:
                 slider.observe(redraw, names="value")
             box = ipywidgets.VBox([*sliders, output])
-            self._widgets = [box]
-            self._handle = _display_widget(box, _DECODER_TEXT)
+            self._show_box(box)
         _display_png(self.static_figure(), "<latent codes and decoded lattice>")
-
-    def close(self) -> None:
-        """Close the slider widgets (they leave the kernel's registry); the static figure stays."""
-        self._close_widgets()
-
-    def _close_widgets(self) -> None:
-        for widget in self._widgets:
-            _close_widget_tree(widget)
-        self._widgets = []
-        if self._handle is not None:
-            self._handle.update({"text/plain": _DECODER_TEXT}, raw=True)
-            self._handle = None
 
     def __repr__(self) -> str:
         return f"DecoderExplorer({len(self.Z)} codes, z_range={self.z_range}, grid_size={self.grid_size})"
