@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from course_utils import viz
 from course_utils.metrics import cluster_acc
+from course_utils.execute import execute_notebook
 from course_utils.widgets import LatentExplorer, TrainingMonitor, in_notebook
 
 matplotlib.use("Agg")  # before anything imports pyplot
@@ -311,7 +312,6 @@ metric_curves({"loss": [1.0, 0.5]})
 def executed_notebook(tmp_path_factory):
     """The three cells above run in a real kernel by nbclient; returns (notebook, its path)."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -320,20 +320,9 @@ def executed_notebook(tmp_path_factory):
         nbformat.v4.new_code_cell(RETURNED_FIGURE),
     ]
     folder = tmp_path_factory.mktemp("kernel")
-    client = nbclient.NotebookClient(
-        nb,
-        timeout=60,
-        kernel_name="python3",
-        # the equivalent of JupyterLab's default "save widget state: off"
-        store_widget_state=False,
-        resources={"metadata": {"path": str(folder)}},
-    )
-    backend = os.environ.pop("MPLBACKEND", None)  # let the kernel use its inline backend
-    try:
-        client.execute()
-    finally:
-        if backend is not None:
-            os.environ["MPLBACKEND"] = backend
+    # the same execution as `course execute`: this env's kernel, inline figures, and
+    # store_widget_state=False (JupyterLab's default "save widget state: off")
+    execute_notebook(nb, cwd=folder, timeout=60)
     path = folder / "widgets.ipynb"
     nbformat.write(nb, str(path))
     return nb, path

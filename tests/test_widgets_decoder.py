@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from course_utils import viz
+from course_utils.execute import execute_notebook
 from course_utils.widgets import DecoderExplorer, in_notebook
 
 matplotlib.use("Agg")
@@ -201,19 +202,13 @@ print("widgets left open:", len(ipywidgets.widgets.widget._instances) - open_bef
 @pytest.fixture(scope="module")
 def executed_notebook(tmp_path_factory):
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(KERNEL_CELL.format(repo=str(REPO), tests=str(REPO / "tests")))]
     folder = tmp_path_factory.mktemp("decoder-kernel")
-    client = nbclient.NotebookClient(nb, timeout=60, kernel_name="python3", store_widget_state=False,
-                                     resources={"metadata": {"path": str(folder)}})
-    backend = os.environ.pop("MPLBACKEND", None)
-    try:
-        client.execute()
-    finally:
-        if backend is not None:
-            os.environ["MPLBACKEND"] = backend
+    # the same execution as `course execute`: this env's kernel, inline figures, and
+    # store_widget_state=False (JupyterLab's default "save widget state: off")
+    execute_notebook(nb, cwd=folder, timeout=60)
     path = folder / "decoder.ipynb"
     nbformat.write(nb, str(path))
     return nb, path
