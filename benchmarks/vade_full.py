@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 COURSE_DATA_DIR=../shared/data python benchmarks/vade_full.py \
-        --seeds 0 1 2 --split test --ae-epochs 100 --epochs 100
+        --seeds 0 1 2 --split test --ae-recipe dec-keras-aug --epochs 100
 
 For every seed: the autoencoder from the shared cached step ``train.pretrained_autoencoder``
 (the seed is part of its key), ``GaussianMixture(10, 'diag')`` on its latent means (AE+GMM, the
@@ -26,18 +26,18 @@ from course_utils import config, data
 from course_utils.metrics import evaluate, format_metrics
 from course_utils.models.vade import (VADE_RECIPE, VaDE, init_from_autoencoder, init_gmm_from_latent,
                                       make_optimizer, step_decay_callback, vade_objective)
-from course_utils.train import cached, encode_dataset, fingerprint, fit, pretrained_autoencoder
+from course_utils.train import AE_RECIPES, cached, encode_dataset, fingerprint, fit, pretrained_autoencoder
 
 
 def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     config.seed_everything(seed)
-    ae = pretrained_autoencoder(X, epochs=args.ae_epochs, batch_size=args.ae_batch, lr=args.ae_lr,
+    ae = pretrained_autoencoder(X, epochs=args.ae_epochs, batch_size=args.ae_batch, lr=args.ae_lr, recipe=args.ae_recipe,
                                 seed=seed, progress=False)
     t_ae = time.perf_counter() - start
     Z = encode_dataset(ae, X)
     logvar_init = math.log(args.sigma_frac ** 2 * float(Z.var(dim=0).mean()))
-    cfg = {"model": "VaDE", "n": len(X), "data": fingerprint(X), "ae_epochs": args.ae_epochs,
+    cfg = {"model": "VaDE", "n": len(X), "data": fingerprint(X), "ae_recipe": args.ae_recipe, "ae_epochs": args.ae_epochs,
            "ae_batch": args.ae_batch, "ae_lr": args.ae_lr, "epochs": args.epochs,
            "batch_size": VADE_RECIPE["batch_size"], "lr": VADE_RECIPE["lr"], "eps": VADE_RECIPE["eps"],
            "decay": [VADE_RECIPE["decay_every"], VADE_RECIPE["decay"], VADE_RECIPE["lr_min"]],
@@ -51,7 +51,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
         init_from_autoencoder(model, ae, logit_scale=args.logit_scale or None, logvar_init=logvar_init)
         gmm = init_gmm_from_latent(model, Z, seed=seed)
         baseline.update(evaluate(y, gmm.predict(Z.double().numpy())))
-        print(f"seed {seed}: AE ({args.ae_epochs} epochs, {t_ae:.0f} s) + GMM: {format_metrics(baseline)}",
+        print(f"seed {seed}: AE ({args.ae_recipe}, {args.ae_epochs} epochs, {t_ae:.0f} s) + GMM: {format_metrics(baseline)}",
               flush=True)
         opt = make_optimizer(model)
         t0 = time.perf_counter()
@@ -80,9 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--split", default="test", choices=["test", "train", "all"])
-    parser.add_argument("--ae-epochs", type=int, default=100)
-    parser.add_argument("--ae-batch", type=int, default=256)
-    parser.add_argument("--ae-lr", type=float, default=1e-3)
+    parser.add_argument("--ae-recipe", default="adam", choices=sorted(AE_RECIPES),
+                        help="autoencoder pretraining recipe (course_utils.train.AE_RECIPES)")
+    parser.add_argument("--ae-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--ae-batch", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--ae-lr", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--epochs", type=int, default=100, help=f"VaDE epochs (reference: {VADE_RECIPE['epochs']})")
     parser.add_argument("--every", type=int, default=10, help="score every this many epochs")
     parser.add_argument("--sigma-frac", type=float, default=0.1,
@@ -91,6 +93,10 @@ def main() -> None:
                         help="rescale the decoder's last layer to logits s*(x_hat - 1/2); 0: copy it as is")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    recipe = AE_RECIPES[args.ae_recipe]
+    args.ae_epochs = args.ae_epochs or recipe["epochs"]
+    args.ae_batch = args.ae_batch or recipe["batch_size"]
+    args.ae_lr = args.ae_lr or recipe["lr"]
     torch.set_num_threads(args.threads)
     X, y = data.load_mnist(args.split)
     y = y.numpy()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import gzip
 import hashlib
+import math
 import http.client
 import os
 import ssl
@@ -46,6 +47,7 @@ __all__ = [
     "DATASETS",
     "load_dataset",
     "clear_cache",
+    "random_affine",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +412,46 @@ def load_digits(limit: int | None = None, flatten: bool = True) -> tuple[torch.T
     X = X.reshape(n, 64) if flatten else X.reshape(n, 1, 8, 8)
     y = torch.from_numpy(bunch.target[:n].astype(np.int64))
     return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# Augmentation
+# --------------------------------------------------------------------------------------------
+
+def random_affine(
+    x: torch.Tensor,
+    max_rotation: float = 10.0,
+    max_shift: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Randomly rotated and shifted copies of a batch of square grey images.
+
+    ``x``: ``(B, H*W)`` flattened or ``(B, 1, H, W)`` images; the result has the same shape.
+    Each image is rotated by an angle drawn uniformly from ``[-max_rotation, max_rotation]``
+    degrees and shifted by up to ``max_shift`` of its width and height (uniformly, in each
+    direction), with bilinear interpolation and zeros (black) filled in at the borders.
+    ``generator`` makes the draws repeatable.
+    """
+    import torch.nn.functional as F
+
+    if x.ndim == 2:
+        side = math.isqrt(x.shape[1])
+        if side * side != x.shape[1]:
+            raise ValueError(f"x has {x.shape[1]} features per row, not a square image; pass (B, 1, H, W).")
+        images = x.reshape(len(x), 1, side, side)
+    elif x.ndim == 4 and x.shape[1] == 1:
+        images = x
+    else:
+        raise ValueError(f"x has shape {tuple(x.shape)}; expected (B, H*W) or (B, 1, H, W) grey images.")
+    b = len(images)
+    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(max_rotation)
+    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * 2 * max_shift   # the grid spans [-1, 1]
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = theta.to(device=images.device, dtype=images.dtype)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.reshape(x.shape)
 
 
 # --------------------------------------------------------------------------------------------

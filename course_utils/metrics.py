@@ -35,6 +35,7 @@ __all__ = [
     "ari",
     "evaluate",
     "format_metrics",
+    "neighbourhood_preservation",
 ]
 
 NMI_AVERAGE_METHODS = ("arithmetic", "geometric", "min", "max")
@@ -246,6 +247,29 @@ def evaluate(y_true: Any, y_pred: Any, majority: bool = False) -> dict[str, floa
     if majority:
         result["majority_acc"] = majority_acc(true, pred)
     return result
+
+
+def neighbourhood_preservation(Z_ref: Any, Z: Any, k: int = 10) -> float:
+    """How much local structure survives from ``Z_ref`` to ``Z``, in ``[0, 1]``.
+
+    ``Z_ref``, ``Z``: ``(N, d_ref)``, ``(N, d)``: two embeddings of the same N points, same order.
+    For every point, its ``k`` nearest neighbours (Euclidean, itself excluded) are found in both;
+    the result is the mean fraction of the ``Z_ref`` neighbours that are still among the ``Z``
+    neighbours (1: every neighbourhood kept; about ``k / N``: unrelated embeddings).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    A = np.asarray(Z_ref.detach().cpu().numpy() if hasattr(Z_ref, "detach") else Z_ref, dtype=np.float64)
+    B = np.asarray(Z.detach().cpu().numpy() if hasattr(Z, "detach") else Z, dtype=np.float64)
+    if A.ndim != 2 or B.ndim != 2 or len(A) != len(B):
+        raise ValueError(f"Z_ref has shape {A.shape} and Z {B.shape}; expected (N, d) arrays of the same N points.")
+    if not 1 <= int(k) < len(A):
+        raise ValueError(f"k={k}; expected 1 <= k < N = {len(A)}.")
+    k = int(k)
+    ref = NearestNeighbors(n_neighbors=k + 1).fit(A).kneighbors(A, return_distance=False)[:, 1:]
+    new = NearestNeighbors(n_neighbors=k + 1).fit(B).kneighbors(B, return_distance=False)[:, 1:]
+    kept = [len(set(r).intersection(n)) for r, n in zip(ref.tolist(), new.tolist())]
+    return float(np.mean(kept) / k)
 
 
 _DISPLAY_NAMES = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "majority_acc": "majority ACC"}

@@ -475,3 +475,23 @@ def test_load_dataset_unknown_name_suggests():
     with pytest.raises(ValueError) as info:
         data.load_dataset("cifar10")
     assert str(info.value).startswith("Unknown dataset 'cifar10'. Valid names: digits, gaussian_mixture, mnist.")
+
+
+def test_random_affine_shapes_identity_and_repeatability():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 28 * 28)
+    assert torch.allclose(data.random_affine(x, 0.0, 0.0), x, atol=1e-5)           # no move: the same image
+    a = data.random_affine(x, generator=torch.Generator().manual_seed(1))
+    b = data.random_affine(x, generator=torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.allclose(a, x)
+    img = x.reshape(6, 1, 28, 28)
+    assert data.random_affine(img, generator=g).shape == img.shape
+    # a pure shift by a whole number of pixels moves the picture (10% of 10 px = 1 px)
+    one = torch.zeros(1, 1, 10, 10)
+    one[0, 0, 4:6, 4:6] = 1.0
+    moved = data.random_affine(one, 0.0, 0.1, generator=torch.Generator().manual_seed(3))
+    assert moved.sum() > 0 and not torch.allclose(moved, one)
+    with pytest.raises(ValueError, match="square"):
+        data.random_affine(torch.rand(2, 10))
+    with pytest.raises(ValueError, match="grey"):
+        data.random_affine(torch.rand(2, 3, 4, 4))

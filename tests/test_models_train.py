@@ -322,3 +322,26 @@ def test_cache_dir_is_where_files_go(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(other))
     assert train.checkpoint_path("x", {}).parent == other.resolve()
     assert other.is_dir()
+
+
+def test_pretraining_recipes(cache_dir):
+    X = torch.rand(96, 16)                              # 4x4 "images", so the augmented recipe applies
+    kw = dict(latent_dim=2, hidden=(8,), epochs=1, batch_size=32, progress=False, verbose=False)
+    adam = train.pretrained_autoencoder(X, **kw)
+    sgd = train.pretrained_autoencoder(X, recipe="dec-keras", **kw)
+    aug = train.pretrained_autoencoder(X, recipe="dec-keras-aug", **kw)
+    assert not _same_weights(adam, sgd) and not _same_weights(sgd, aug)
+    configs = [json.loads(p.read_text())["config"] for p in cache_dir.glob("ae-d2*.json")]
+    assert len(configs) == len(list(cache_dir.glob("ae-d2*.pt"))) == 3
+    assert sorted(c["optimizer"] for c in configs) == ["adam", "sgd", "sgd"]
+    sgd_cfg = next(c for c in configs if c["optimizer"] == "sgd" and "augment" not in c)
+    assert sgd_cfg["lr"] == 1.0 and sgd_cfg["momentum"] == 0.9 and sgd_cfg["loss"] == "mse"
+    assert any(c.get("augment") == {"max_rotation": 10.0, "max_shift": 0.1} for c in configs)
+    with pytest.raises(ValueError, match="recipe"):
+        train.pretrained_autoencoder(X, recipe="sgd", **kw)
+
+
+def test_mse_objective_is_the_per_pixel_mean():
+    model = MLPAutoencoder(6, (4,), 2)
+    x = torch.rand(5, 6)
+    assert torch.isclose(train.ae_mse_objective(model, x), ((model(x) - x) ** 2).mean())
