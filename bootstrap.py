@@ -4,11 +4,14 @@
     python3 bootstrap.py lab                 set up .venv/, then JupyterLab on notebooks/
     python3 bootstrap.py lab --no-browser    the same, headless: prints the URL to open
     python3 bootstrap.py test [PYTEST ARGS]  set up .venv/, then the whole test suite
+    python3 bootstrap.py test --no-browser   the same without the browser test of the widgets
     python3 bootstrap.py setup               only set up .venv/
 
 The virtual environment lives in .venv/ (or $COURSE_VENV). Packages are installed once and
 again only when pyproject.toml changes; `test` also installs the instructor extra (nbgrader),
-so the test comparing our release step with nbgrader's runs.
+so the test comparing our release step with nbgrader's runs, and the browser extra (Playwright)
+for the test that runs the widgets in JupyterLab in Chromium; without Debian's `chromium`
+installed that test is skipped with the reason (it fails instead when CI=true).
 """
 from __future__ import annotations
 
@@ -77,7 +80,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     command, rest = argv[0], argv[1:]
-    python = setup(("test", "instructor") if command == "test" else ("test",))
+    python = setup(("test", "instructor", "browser") if command == "test" else ("test",))
     if command == "setup":
         print(f"Ready. Use {python} or activate the environment in {python.parent.parent}.")
         return 0

@@ -31,6 +31,13 @@ if _nbval_plugin is not None:
     _nbval_plugin.transform_streams_for_comparison = _without_stderr
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--no-browser", action="store_true", default=False,
+        help="skip the tests that drive JupyterLab in Chromium (marked `browser`; also COURSE_SKIP_BROWSER=1)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """Unit tests first (fast feedback), notebook regressions last."""
     items.sort(key=lambda item: item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid)

@@ -468,7 +468,8 @@ def metric_curves(
             low = float(np.min(y[finite])) if finite.any() else 0.0
             ax.set_ylim(min(0.0, low) - 0.02, 1.02)
         ax.set_xlabel("epoch", fontsize="small")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # whole epochs only, also when one epoch is drawn (the default would tick 0.5, 0.6, ... 1.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.tick_params(labelsize="x-small")
         ax.grid(alpha=0.3)
         if len(xs):

@@ -168,6 +168,16 @@ def test_metric_curves_panels_none_and_nan():
         viz.metric_curves({})
 
 
+@pytest.mark.parametrize("epochs", [[1], [1, 2], list(range(1, 16))])
+def test_metric_curves_tick_whole_epochs(epochs):
+    # a live monitor after its first epoch used to tick 0.5, 0.6, ..., 1.5 (seen in the browser test)
+    fig = viz.metric_curves({"loss": [1.0] * len(epochs)}, x=epochs)
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 @pytest.mark.parametrize("n_clusters", [3, 5, 2])
 def test_confusion_matrix_diagonal_is_the_matching(n_clusters):
     rng = np.random.default_rng(n_clusters)
