@@ -89,3 +89,19 @@ def test_seed_everything_reproduces_all_generators():
 def test_seed_must_be_int():
     with pytest.raises(TypeError, match="seed must be an int"):
         config.seed_everything("0")
+
+
+def test_fast_mode_pins_torch_to_one_thread(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("COURSE_FAST", "1")
+        config.seed_everything(0)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        monkeypatch.setenv("COURSE_FAST", "0")
+        config.seed_everything(0)
+        assert torch.get_num_threads() == 2          # full mode leaves the threads alone
+    finally:
+        torch.set_num_threads(before)
