@@ -7,6 +7,7 @@ notebook never runs against another installation of ``course_utils``.
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,8 @@ def execute_notebook(
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: The text form of a ``tqdm.notebook`` bar: ``"desc:   0%|          | 0/30 [00:00<?, ?it/s]"``.
+_TQDM_TEXT = re.compile(r"^[^\n]*\d+%\|.*\| *\d+/\d+ *\[")
 
 
 def strip_run_state(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -75,13 +78,22 @@ def strip_run_state(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     A widget view without its kernel is only an error box in JupyterLab ("model not found"),
     so saved outputs keep the text fallback and the static figures the widgets leave behind.
+    ``tqdm`` progress-bar widgets are dropped: their text fallback is the bar at 0%, which would
+    read as "stuck" on GitHub; the cell's own printed summary (time taken) stays.
     """
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for key in RUN_METADATA:
             cell.metadata.pop(key, None)
+        kept = []
         for output in cell.get("outputs", []):
-            output.get("data", {}).pop(WIDGET_VIEW, None)
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and _TQDM_TEXT.match(str(data.get("text/plain", ""))):
+                continue  # a progress bar: its text is its *first* state ("0%"), misleading once saved
+            data.pop(WIDGET_VIEW, None)
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
     return nb
 
 

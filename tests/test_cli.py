@@ -67,3 +67,25 @@ def test_lab_no_browser_serves_the_student_notebooks(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_saved_notebooks_drop_widget_views_and_stale_progress_bars():
+    import nbformat
+
+    from course_utils.execute import WIDGET_VIEW, strip_run_state
+
+    view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", {WIDGET_VIEW: view, "text/plain": "autoencoder:   0%|          | 0/30 [00:00<?, ?it/s]"}),
+        nbformat.v4.new_output("display_data", {WIDGET_VIEW: view, "text/plain": "<training curves: DEC>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="trained in 3.0 s\n"),
+        nbformat.v4.new_output("display_data", {"text/plain": " 40%|####      | 2/5 [00:01<00:01]"}),  # no widget: kept
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata["widgets"] = {"state": {}}
+    strip_run_state(nb)
+    texts = [o.get("data", {}).get("text/plain", o.get("text")) for o in nb.cells[0].outputs]
+    assert texts == ["<training curves: DEC>", "trained in 3.0 s\n", " 40%|####      | 2/5 [00:01<00:01]"]
+    assert all(WIDGET_VIEW not in o.get("data", {}) for o in nb.cells[0].outputs)
+    assert "widgets" not in nb.metadata

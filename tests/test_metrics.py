@@ -213,3 +213,26 @@ def test_contingency_counts():
     w, clusters, classes = metrics.contingency([0, 0, 5, 5, 5], [2, 1, 1, 1, 1])
     assert clusters.tolist() == [1, 2] and classes.tolist() == [0, 5]
     assert w.tolist() == [[1, 3], [1, 0]]
+
+
+def test_neighbourhood_preservation():
+    from course_utils.metrics import neighbourhood_preservation
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 4))
+    assert neighbourhood_preservation(A, A) == 1.0
+    assert neighbourhood_preservation(A, 3 * A - 1) == 1.0                  # scaling and shifting keep neighbours
+    assert neighbourhood_preservation(A, A[:, ::-1], k=5) == 1.0            # so do rotations/permutations of axes
+    assert neighbourhood_preservation(A, rng.normal(size=(300, 2))) < 0.1   # unrelated: about k / N
+    slightly = neighbourhood_preservation(A, A + 0.05 * rng.normal(size=A.shape))
+    badly = neighbourhood_preservation(A, A + 0.5 * rng.normal(size=A.shape))
+    assert 1.0 > slightly > badly
+    # by hand: on a line 0, 1, 3, 7 the nearest neighbours are 1, 0, 1, 3; reversed order keeps them all
+    line = np.array([[0.0], [1.0], [3.0], [7.0]])
+    assert neighbourhood_preservation(line, -line, k=1) == 1.0
+    # moving the point at 1 to 5: only the point at 3 keeps its nearest neighbour (the moved one)
+    assert neighbourhood_preservation(line, np.array([[0.0], [5.0], [3.0], [7.0]]), k=1) == 0.25
+    with pytest.raises(ValueError, match="same N"):
+        neighbourhood_preservation(A, A[:10])
+    with pytest.raises(ValueError, match="k="):
+        neighbourhood_preservation(A, A, k=300)
