@@ -150,7 +150,7 @@ def test_benchmark_script_runs_one_seed(monkeypatch, tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     X, y = load_digits()
-    args = argparse.Namespace(recipe="adam", ae_epochs=2, every=1000, max_iter=60)
+    args = argparse.Namespace(recipe="adam", ae_epochs=2, every=1000, max_iter=60, update_interval=None)
     out = module.run_seed(X[:300], y[:300].numpy(), 0, args)
     assert set(out) == set(module.METHODS)
     for r in out.values():
