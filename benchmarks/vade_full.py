@@ -41,7 +41,8 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
            "ae_batch": args.ae_batch, "ae_lr": args.ae_lr, "epochs": args.epochs,
            "batch_size": VADE_RECIPE["batch_size"], "lr": VADE_RECIPE["lr"], "eps": VADE_RECIPE["eps"],
            "decay": [VADE_RECIPE["decay_every"], VADE_RECIPE["decay"], VADE_RECIPE["lr_min"]],
-           "sigma_frac": args.sigma_frac, "logit_scale": args.logit_scale}
+           "sigma_frac": args.sigma_frac, "logit_scale": args.logit_scale, "vade_lr": args.lr,
+           "gmm_kmeans_restarts": args.gmm_kmeans_restarts}
     baseline: dict = {}
 
     def build() -> VaDE:
@@ -49,11 +50,11 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
 
     def train(model: VaDE) -> dict:
         init_from_autoencoder(model, ae, logit_scale=args.logit_scale or None, logvar_init=logvar_init)
-        gmm = init_gmm_from_latent(model, Z, seed=seed)
+        gmm = init_gmm_from_latent(model, Z, seed=seed, kmeans_restarts=args.gmm_kmeans_restarts)
         baseline.update(evaluate(y, gmm.predict(Z.double().numpy())))
         print(f"seed {seed}: AE ({args.ae_recipe}, {args.ae_epochs} epochs, {t_ae:.0f} s) + GMM: {format_metrics(baseline)}",
               flush=True)
-        opt = make_optimizer(model)
+        opt = make_optimizer(model, lr=args.lr)
         t0 = time.perf_counter()
 
         def report(epoch: int, m: VaDE, logs: dict) -> None:
@@ -87,6 +88,10 @@ def main() -> None:
     parser.add_argument("--ae-lr", type=float, default=None, help="default: the recipe's")
     parser.add_argument("--epochs", type=int, default=100, help=f"VaDE epochs (reference: {VADE_RECIPE['epochs']})")
     parser.add_argument("--every", type=int, default=10, help="score every this many epochs")
+    parser.add_argument("--lr", type=float, default=VADE_RECIPE["lr"],
+                        help=f"VaDE's starting learning rate (reference: {VADE_RECIPE['lr']})")
+    parser.add_argument("--gmm-kmeans-restarts", type=int, default=0,
+                        help="start the GMM's EM from the best of this many k-means runs (0: sklearn's default)")
     parser.add_argument("--sigma-frac", type=float, default=0.1,
                         help="sigma~ starts at this fraction of the latent spread")
     parser.add_argument("--logit-scale", type=float, default=0.0,

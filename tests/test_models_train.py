@@ -330,15 +330,25 @@ def test_pretraining_recipes(cache_dir):
     adam = train.pretrained_autoencoder(X, **kw)
     sgd = train.pretrained_autoencoder(X, recipe="dec-keras", **kw)
     aug = train.pretrained_autoencoder(X, recipe="dec-keras-aug", **kw)
-    assert not _same_weights(adam, sgd) and not _same_weights(sgd, aug)
+    bce = train.pretrained_autoencoder(X, recipe="bce-aug", **kw)
+    assert not _same_weights(adam, sgd) and not _same_weights(sgd, aug) and not _same_weights(adam, bce)
     configs = [json.loads(p.read_text())["config"] for p in cache_dir.glob("ae-d2*.json")]
-    assert len(configs) == len(list(cache_dir.glob("ae-d2*.pt"))) == 3
-    assert sorted(c["optimizer"] for c in configs) == ["adam", "sgd", "sgd"]
+    assert len(configs) == len(list(cache_dir.glob("ae-d2*.pt"))) == 4
+    assert sorted(c["optimizer"] for c in configs) == ["adam", "adam", "sgd", "sgd"]
+    assert any(c["loss"] == "bce" and c["augment"] and c["epochs"] == 1 for c in configs)
     sgd_cfg = next(c for c in configs if c["optimizer"] == "sgd" and "augment" not in c)
     assert sgd_cfg["lr"] == 1.0 and sgd_cfg["momentum"] == 0.9 and sgd_cfg["loss"] == "mse"
     assert any(c.get("augment") == {"max_rotation": 10.0, "max_shift": 0.1} for c in configs)
     with pytest.raises(ValueError, match="recipe"):
         train.pretrained_autoencoder(X, recipe="sgd", **kw)
+
+
+def test_bce_objective_reads_the_output_as_logits():
+    model = MLPAutoencoder(6, (4,), 2)
+    x = torch.rand(5, 6)
+    logits = model(x)
+    want = -(x * torch.log(torch.sigmoid(logits)) + (1 - x) * torch.log(1 - torch.sigmoid(logits))).sum(1).mean()
+    assert torch.isclose(train.ae_bce_objective(model, x), want, rtol=1e-5)
 
 
 def test_mse_objective_is_the_per_pixel_mean():

@@ -195,3 +195,16 @@ def test_functions_agree_with_methods():
     z = torch.randn(4, 3, dtype=torch.float64)
     assert torch.allclose(log_gamma(z, model.log_pi, model.mu_c, model.logvar_c), model.log_gamma(z))
     assert torch.allclose(gamma(z, model.log_pi, model.mu_c, model.logvar_c), model.gamma(z))
+
+
+def test_gmm_init_can_start_from_kmeans_restarts():
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(c, 0.3, size=(60, 2)) for c in ((0, 0), (4, 0), (0, 4), (4, 4))])
+    model = VaDE(in_dim=8, hidden=(4,), latent_dim=2, n_clusters=4)
+    gmm = init_gmm_from_latent(model, Z, seed=1, kmeans_restarts=5)
+    centres = KMeans(4, n_init=5, random_state=1).fit(Z).cluster_centers_
+    ref = GaussianMixture(4, covariance_type="diag", random_state=1, means_init=centres).fit(Z)
+    np.testing.assert_allclose(gmm.means_, ref.means_, rtol=1e-6)
+    np.testing.assert_allclose(model.mu_c.detach().numpy(), ref.means_, rtol=1e-5, atol=1e-6)
