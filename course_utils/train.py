@@ -41,6 +41,7 @@ __all__ = [
     "CheckpointWarning",
     "Callback",
     "fit",
+    "append_history",
     "ae_objective",
     "vae_objective",
     "encode_dataset",
@@ -209,7 +210,7 @@ def fit(
             model.eval()
             for callback in callbacks:
                 callback(epoch, model, logs)
-            _append(history, epoch, logs)
+            append_history(history, epoch, logs)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float)}, refresh=False)
             bar.update(1)
     finally:
@@ -218,7 +219,8 @@ def fit(
     return history
 
 
-def _append(history: dict[str, list], epoch: int, logs: Mapping[str, Any]) -> None:
+def append_history(history: dict[str, list], epoch: int, logs: Mapping[str, Any]) -> None:
+    """Add one epoch's ``logs`` to a ``fit``-style history (``None`` for names not logged this time)."""
     n = len(history["epoch"])
     history["epoch"].append(int(epoch))
     for name, value in logs.items():

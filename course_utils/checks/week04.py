@@ -123,6 +123,18 @@ def _rows_sum_to_one(arr: np.ndarray, label: str, what: str) -> None:
         raise CheckFailed(f"{label}: row {i} sums to {sums[i]:.6g}, not 1. {what}{extra}")
 
 
+def _explain_wrong(name: str, label: str, got: np.ndarray, want: np.ndarray, mistakes: list, normalise_hint: str,
+                   formula: str) -> None:
+    """Raise ``CheckFailed`` for a wrong ``(N, K)`` result: a named mistake if ``got`` matches one, else
+    rows that do not sum to 1, else the first wrong entry with ``formula``."""
+    for value, message in mistakes:
+        if _close(got, value, rtol=1e-5, atol=1e-8):
+            raise CheckFailed(f"{name}: {message}")
+    _rows_sum_to_one(got, label, normalise_hint)
+    i, j = (int(v) for v in np.argwhere(~np.isclose(got, want, rtol=1e-6, atol=1e-9))[0])
+    raise CheckFailed(f"{label} is wrong at [{i}, {j}]: got {got[i, j]:.6g}, expected {want[i, j]:.6g} ({formula}).")
+
+
 # --------------------------------------------------------------------------------------------
 # Exercise 1: soft assignment q
 # --------------------------------------------------------------------------------------------
@@ -142,6 +154,7 @@ def check_soft_assignment(soft_assignment: Callable) -> None:
         want = _q_loops(zn, cn, alpha)
         if _close(got, want):
             continue
+        gauss = np.exp(-((zn[:, None] - cn[None]) ** 2).sum(-1))
         mistakes = [
             (_q_loops(zn, cn, alpha, normalise=False),
              "the kernel is not normalised: divide each row by its sum over the K centres, so q_i is a "
@@ -155,20 +168,14 @@ def check_soft_assignment(soft_assignment: Callable) -> None:
              "exponent -(alpha + 1) / 2."),
             (_q_loops(zn, cn, alpha, squared=False),
              "the distance is not squared: use ||z_i - mu_j||^2 (sum of squared differences), not the norm."),
-            (np.exp(-((zn[:, None] - cn[None]) ** 2).sum(-1)) / np.exp(-((zn[:, None] - cn[None]) ** 2).sum(-1)).sum(1, keepdims=True),
+            (gauss / gauss.sum(1, keepdims=True),
              "this is a Gaussian kernel (softmax of -||z - mu||^2); DEC uses a Student's t kernel, "
              "(1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1) / 2)."),
         ]
-        for value, message in mistakes:
-            if _close(got, value, rtol=1e-5, atol=1e-8):
-                raise CheckFailed(f"{name}: {message}")
-        _rows_sum_to_one(got, label, "Normalise over the K clusters: q_ij = kernel_ij / sum_j' kernel_ij'.")
-        i, j = (int(v) for v in np.argwhere(~np.isclose(got, want, rtol=1e-6, atol=1e-9))[0])
-        raise CheckFailed(
-            f"{label} is wrong at [{i}, {j}]: got {got[i, j]:.6g}, expected {want[i, j]:.6g} (random inputs, "
-            f"seed {seed}, N={N}, K={K}, d={d}). q_ij = (1 + ||z_i - mu_j||^2 / alpha)^(-(alpha + 1)/2), "
-            "normalised over j."
-        )
+        _explain_wrong(name, label, got, want, mistakes,
+                       "Normalise over the K clusters: q_ij = kernel_ij / sum_j' kernel_ij'.",
+                       f"random inputs, seed {seed}, N={N}, K={K}, d={d}; q_ij = (1 + ||z_i - mu_j||^2 / alpha)"
+                       "^(-(alpha + 1)/2), normalised over j")
     # far from every centre: the normalised q must stay finite and exact
     z, centers = _inputs(4, 5, 3, 2)
     got = _expect_matrix(call_student(soft_assignment, z * 1e4, centers, 1.0, name=name), (5, 3),
@@ -215,15 +222,9 @@ def check_target_distribution(target_distribution: Callable) -> None:
                                                       "big clusters keep growing."),
             (qn, "p equals q: square q and divide by the cluster frequencies f_j first."),
         ]
-        for value, message in mistakes:
-            if _close(got, value, rtol=1e-5, atol=1e-8):
-                raise CheckFailed(f"{name}: {message}")
-        _rows_sum_to_one(got, label, "Normalise over the K clusters.")
-        i, j = (int(v) for v in np.argwhere(~np.isclose(got, want, rtol=1e-6, atol=1e-9))[0])
-        raise CheckFailed(
-            f"{label} is wrong at [{i}, {j}]: got {got[i, j]:.6g}, expected {want[i, j]:.6g} (random q, seed "
-            f"{seed}, N={N}, K={K}). p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j'), f_j = sum_i q_ij."
-        )
+        _explain_wrong(name, label, got, want, mistakes, "Normalise over the K clusters.",
+                       f"random q, seed {seed}, N={N}, K={K}; p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j'), "
+                       "f_j = sum_i q_ij")
     q = _random_q(9).requires_grad_(True)
     out = call_student(target_distribution, q, name=name)
     if torch.is_tensor(out) and out.requires_grad:

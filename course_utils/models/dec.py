@@ -207,7 +207,7 @@ def train_dec(
     "kl": kl_clustering_loss}``. Returns the per-update history (``fit``'s format); it stopped on
     ``tol`` when its last ``delta_label`` is below ``tol``, else it ran ``max_iter`` iterations.
     """
-    from course_utils.train import TrainingDiverged, _append
+    from course_utils.train import TrainingDiverged, append_history
 
     fns = {"q": soft_assignment, "p": target_distribution, "kl": kl_clustering_loss, **(loss_fns or {})}
     if gamma is not None and not model.keeps_decoder:
@@ -244,7 +244,7 @@ def train_dec(
                     update = math.ceil(it / update_interval)
                     for callback in callbacks:
                         callback(update, model, logs)
-                    _append(history, update, logs)
+                    append_history(history, update, logs)
                     bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float)}, refresh=False)
                     bar.update(1)
                     sums, seen = {}, 0
