@@ -498,6 +498,7 @@ def _kernel_env(home: Path, cache: Path, fast: bool) -> dict[str, str]:
         MPLBACKEND="module://matplotlib_inline.backend_inline",
         HOME=str(home),               # ~ of the student's code is inside the temporary folder
         XDG_CACHE_HOME=str(cache),    # shared by submissions: matplotlib's font cache, once
+        COURSE_GRADING="1",           # an unfinished exercise's self-check raises: the reason names it
     )
     return env
 

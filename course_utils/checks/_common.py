@@ -1,6 +1,9 @@
 """Building blocks for the self-checks: call a student's function, compare, explain."""
 from __future__ import annotations
 
+import functools
+import inspect
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -15,21 +18,64 @@ def ok(message: str) -> None:
     print(f"\u2714 {message}")
 
 
-def call_student(fn: Callable, *args: Any, name: str | None = None, **kwargs: Any) -> Any:
-    """Call the student's ``fn``; turn "not done yet" and crashes into a readable ``CheckFailed``.
+#: Set to 1 by ``course grade``: a self-check then raises on an unfinished exercise (so the
+#: grade's reason says "not implemented yet") instead of printing a line and letting the notebook go on.
+GRADING_ENV = "COURSE_GRADING"
 
-    Inputs are copied first, so a function that modifies its arguments in place cannot corrupt
-    the reference computation the check compares against.
+
+class NotDoneYet(CheckFailed):
+    """The student's function still raises ``NotImplementedError``: the exercise is not done yet."""
+
+
+def self_check(check: Callable) -> Callable:
+    """Decorator for every ``check_*`` function of a week.
+
+    A wrong answer raises ``CheckFailed`` (the cell fails, the message says what is wrong). An
+    exercise that is not done yet (its function still raises ``NotImplementedError``) prints one
+    line starting with a cross instead of raising, so that "Run All" goes on to the end of the
+    notebook (the cells after it use the reference implementation, see
+    ``reference_if_unfinished``). Under ``course grade`` (``COURSE_GRADING=1``) it raises, so the
+    grade's reason says "not implemented yet". A check that passes prints one line starting
+    with a tick; nothing else does.
+    """
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            check(*args, **kwargs)
+        except NotDoneYet as exc:
+            if os.environ.get(GRADING_ENV) == "1":
+                raise
+            print(f"\u2718 {exc}")
+        return None
+
+    return run
+
+
+def call_student(
+    fn: Callable, *args: Any, name: str | None = None, allow_none: bool = False, **kwargs: Any
+) -> Any:
+    """Call the student's ``fn``; turn "not done yet", crashes, ``None`` and in-place edits into
+    a readable ``CheckFailed``.
+
+    Arrays and tensors are copied before the call, so a function that modifies its arguments in
+    place cannot corrupt the reference computation the check compares against; the copies are
+    then compared with the originals, and a function that changed one of them fails (the
+    exercises say not to modify the inputs, and the hidden tests check it). A ``None`` result
+    fails too (a forgotten ``return``), unless ``allow_none``.
     """
     label = name or getattr(fn, "__name__", "your function")
+    pristine_args = args
+    pristine_kwargs = kwargs
     args = tuple(_copy(a) for a in args)
     kwargs = {k: _copy(v) for k, v in kwargs.items()}
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
     except NotImplementedError:
-        raise CheckFailed(
+        raise NotDoneYet(
             f"{label} is not implemented yet: replace `raise NotImplementedError()` in its cell "
-            "with your code, run that cell, then run this check again."
+            "with your code, run that cell, then run this check again. Until then the notebook "
+            "uses the reference implementation from course_utils in its place, so that you can read on."
         ) from None
     except CheckFailed:
         raise
@@ -39,6 +85,101 @@ def call_student(fn: Callable, *args: Any, name: str | None = None, **kwargs: An
             "Read the traceback above this message: the last line that points into your cell is "
             "where it went wrong."
         ) from exc
+    names = _argument_names(fn, len(args), list(kwargs))
+    for arg_name, before, after in zip(names, [*pristine_args, *pristine_kwargs.values()],
+                                       [*args, *kwargs.values()]):
+        if not _same_values(before, after):
+            raise CheckFailed(
+                f"{label} changed its input `{arg_name}` in place. Do not modify the arguments: "
+                "the caller still needs them (the notebook reuses them in later steps). Work on a "
+                "new array instead, e.g. `out = x.copy()` (NumPy) or `x.clone()` (torch), or an "
+                "expression that builds a new one (`x + 1` instead of `x += 1`)."
+            )
+    if result is None and not allow_none:
+        raise CheckFailed(
+            f"{label} returned None. Did you forget the `return` statement at the end of your code?"
+        )
+    return result
+
+
+def reference_if_unfinished(
+    fn: Callable, reference: Callable, what: str, probe: Callable[[Callable], Any] | None = None
+) -> Callable:
+    """``fn`` itself, or a stand-in that uses ``reference`` while ``fn`` is not written yet.
+
+    The notebook calls this right after an exercise's self-check, e.g.
+    ``assign_clusters = checks.reference_if_unfinished(assign_clusters)``. As long as the
+    student's ``fn`` raises ``NotImplementedError``, every call goes to ``reference`` (the
+    course package's implementation) and one line says so, the first time; as soon as ``fn``
+    works, its own result is used. A wrong ``fn`` is not replaced: its errors stay visible.
+    ``what`` names the exercise in that line, e.g. ``"Exercise 1 (assign_clusters)"``.
+
+    ``probe(fn)``, when given, is tried at once (e.g. build a tiny model and run it forward): if
+    it raises ``NotImplementedError`` the reference is used from the start and the line is printed
+    now. Use it where "not written yet" would only show later (a class whose ``forward`` is
+    missing can still be constructed).
+    """
+    if getattr(fn, "__course_reference_for__", None) is not None:
+        fn = fn.__course_reference_for__  # wrapped already (the cell was run twice)
+    state = {"reference": False}
+    ref_name = f"{getattr(reference, '__module__', 'course_utils')}.{getattr(reference, '__qualname__', reference)}"
+
+    def announce() -> None:
+        state["reference"] = True
+        print(f"{what} is not done yet: using the reference implementation ({ref_name}) "
+              "so that you can read on.")
+
+    if probe is not None:
+        try:
+            probe(fn)
+        except NotImplementedError:
+            announce()
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not state["reference"]:
+            try:
+                return fn(*args, **kwargs)
+            except NotImplementedError:
+                announce()
+        return reference(*args, **kwargs)
+
+    call.__name__ = getattr(fn, "__name__", "student_function")
+    call.__qualname__ = call.__name__
+    call.__doc__ = getattr(fn, "__doc__", None)
+    call.__course_reference_for__ = fn  # type: ignore[attr-defined]
+    return call
+
+
+def _argument_names(fn: Callable, n_args: int, kw_names: list[str]) -> list[str]:
+    """Parameter names of the positional arguments (from the signature), then the keywords."""
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    positional = [params[i] if i < len(params) else f"argument {i + 1}" for i in range(n_args)]
+    return positional + kw_names
+
+
+def _same_values(before: Any, after: Any) -> bool:
+    """True unless ``after`` (the copy the student got) no longer equals ``before``."""
+    if isinstance(before, np.ndarray):
+        return (isinstance(after, np.ndarray) and before.shape == after.shape
+                and bool(np.array_equal(before, after, equal_nan=before.dtype.kind in "fc")))
+    try:
+        import torch
+
+        if isinstance(before, torch.Tensor):
+            if not isinstance(after, torch.Tensor) or before.shape != after.shape:
+                return False
+            b, a = before.detach(), after.detach()
+            if b.is_floating_point():
+                return bool(torch.equal(torch.nan_to_num(b, nan=0.0), torch.nan_to_num(a, nan=0.0))
+                            and torch.equal(torch.isnan(b), torch.isnan(a)))
+            return bool(torch.equal(b, a))
+    except ImportError:  # pragma: no cover
+        pass
+    return True
 
 
 def _copy(value: Any) -> Any:
