@@ -398,6 +398,7 @@ def metric_curves(
     x: Sequence[float] | None = None,
     title: str | None = None,
     axes: Sequence[Axes] | None = None,
+    x_label: str = "epoch",
 ) -> Figure:
     """One panel per metric, value against epoch: ``{"loss": [...], "acc": [...], ...}``.
 
@@ -405,7 +406,8 @@ def metric_curves(
     measured that epoch" and is skipped; NaN or inf means "measured, but not a number": it is
     marked with a red dotted line at that epoch and named in the panel title, so a diverging loss
     is visible. Panel titles show the latest value. ``axes``: one Axes per metric to draw into.
-    Returns the figure.
+    ``x_label``: what one step is (``"epoch"``, ``"EM iteration"``, ``"target update"``); it labels
+    the x-axis and the NaN note. Returns the figure.
     """
     if not isinstance(history, Mapping) or len(history) == 0:
         raise ValueError(
@@ -461,13 +463,13 @@ def metric_curves(
         else:
             panel_title = f"{name}: no values yet"
         if bad.any():
-            panel_title += f"  (NaN/inf at epoch {xs[bad][0]:g}"
+            panel_title += f"  (NaN/inf at {x_label} {xs[bad][0]:g}"
             panel_title += f" and {int(bad.sum()) - 1} more)" if bad.sum() > 1 else ")"
         ax.set_title(panel_title, fontsize="medium", color="tab:red" if bad.any() else "black")
         if name in _BOUNDED_METRICS and np.all(np.abs(y[finite]) <= 1.0):  # not percentages
             low = float(np.min(y[finite])) if finite.any() else 0.0
             ax.set_ylim(min(0.0, low) - 0.02, 1.02)
-        ax.set_xlabel("epoch", fontsize="small")
+        ax.set_xlabel(x_label, fontsize="small")
         # whole epochs only, also when one epoch is drawn (the default would tick 0.5, 0.6, ... 1.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.tick_params(labelsize="x-small")

@@ -142,7 +142,8 @@ class TrainingMonitor:
     ``total``: number of ``update`` calls expected (epochs); sizes the progress bar.
     ``metrics``: the panels to draw, in order; values for other names passed to ``update`` get
     their own panel. ``title``: bar description and figure title. ``every``: redraw the live
-    plot every ``every`` updates (history and bar are updated on every call).
+    plot every ``every`` updates (history and bar are updated on every call). ``x_label``: what
+    one update is, on the x-axis (``"epoch"``; e.g. ``"EM iteration"`` for EM).
 
     Attributes: ``epochs: list[int]`` (one per update) and ``history: dict[str, list]`` with one
     entry per epoch for every metric (``None`` where a metric was not passed that epoch, NaN kept
@@ -161,6 +162,7 @@ class TrainingMonitor:
         metrics: Sequence[str] = ("loss", "acc", "nmi"),
         title: str = "",
         every: int = 1,
+        x_label: str = "epoch",
     ) -> None:
         if isinstance(total, bool) or not isinstance(total, (int, np.integer)) or total < 1:
             raise ValueError(f"total={total!r}; expected the number of epochs, a positive int.")
@@ -173,6 +175,7 @@ class TrainingMonitor:
         self.total = int(total)
         self.title = title
         self.every = int(every)
+        self.x_label = str(x_label)
         self.epochs: list[int] = []
         self.history: dict[str, list[float | None]] = {str(name): [] for name in metrics}
         self.closed = False
@@ -230,7 +233,8 @@ class TrainingMonitor:
             fig = viz.NotebookFigure(figsize=(4.0, 1.0))
             fig.text(0.5, 0.5, "no values recorded", ha="center", va="center")
             return fig
-        return viz.metric_curves(self.history, x=self.epochs, title=self.title or None)
+        return viz.metric_curves(self.history, x=self.epochs, title=self.title or None,
+                                 x_label=self.x_label)
 
     def _redraw(self) -> None:
         self._output.outputs = (_png_output(self.figure(), self._text),)

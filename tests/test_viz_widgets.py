@@ -375,3 +375,13 @@ def test_executed_widgets_pass_nbval(executed_notebook):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_metric_curves_and_monitor_name_the_step_on_the_x_axis():
+    fig = viz.metric_curves({"ll": [1.0, float("nan")]}, x_label="EM iteration")
+    assert fig.axes[0].get_xlabel() == "EM iteration"
+    assert "NaN/inf at EM iteration 2" in fig.axes[0].get_title()
+    assert viz.metric_curves({"ll": [1.0]}).axes[0].get_xlabel() == "epoch"
+    mon = TrainingMonitor(total=2, metrics=("ll",), x_label="EM iteration")
+    mon.update(1, ll=0.5)
+    assert mon.close().axes[0].get_xlabel() == "EM iteration"
