@@ -165,11 +165,23 @@ def project_2d(
     return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(arr)
 
 
+#: Colours of unmatched clusters (more clusters than classes): dark, unlike tab10's.
+_EXTRA_COLORS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354",
+                 "#756bb1", "#636363", "#e6550d")
+
+
 def _category_colors(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-    """Colour index of each point (its id's rank among the sorted ids), the ids, and a colormap."""
+    """Colour index of each point, the ids, and a colormap.
+
+    Ids 0..9 (digits, up to ten clusters) keep their own tab10 colour whatever other ids are
+    present, so a digit or a cluster has the same colour in every panel; otherwise the colour is
+    the id's rank among the sorted ids (tab20 up to 20 ids, then turbo).
+    """
     from matplotlib import colormaps
 
     ids, index = np.unique(values, return_inverse=True)
+    if len(ids) and ids.min() >= 0 and ids.max() < 10:
+        return values.astype(int), ids, colormaps["tab10"]
     if len(ids) <= 10:
         cmap = colormaps["tab10"]
     elif len(ids) <= 20:
@@ -179,31 +191,67 @@ def _category_colors(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
     return index, ids, cmap
 
 
-def _scatter_by(ax: Axes, xy: np.ndarray, values: np.ndarray, legend_title: str) -> None:
-    index, ids, cmap = _category_colors(values)
+def _scatter_by(
+    ax: Axes,
+    xy: np.ndarray,
+    values: np.ndarray,
+    legend_title: str,
+    matched: Mapping[int, int] | None = None,
+) -> None:
+    """Scatter ``xy`` coloured by ``values``, with a legend (a colour bar beyond 20 ids).
+
+    ``matched``: ``{cluster id: class id}``; a matched cluster gets its class's colour and the
+    legend entry "c → class"; unmatched clusters get dark colours of their own.
+    """
     size = 3 if len(xy) > 1000 else 8
+    if matched is not None:
+        from matplotlib import colormaps
+
+        from matplotlib.colors import to_rgba
+
+        tab10 = colormaps["tab10"]
+        ids = np.unique(values)
+        extra = iter(_EXTRA_COLORS * (1 + len(ids) // len(_EXTRA_COLORS)))
+        color_of = {int(k): to_rgba(tab10(matched[int(k)] % 10) if int(k) in matched else next(extra))
+                    for k in ids}
+        colors = np.array([color_of[int(v)] for v in values]).reshape(-1, 4)
+        ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=size, linewidths=0, alpha=0.8, rasterized=True)
+        handles = [
+            Line2D([], [], marker="o", linestyle="", color=color_of[int(k)], markersize=5,
+                   label=f"{k} \u2192 {matched[int(k)]}" if int(k) in matched else f"{k} (unmatched)")
+            for k in ids
+        ]
+        _legend(ax, handles, legend_title + " \u2192 label")
+        return
+    index, ids, cmap = _category_colors(values)
     if len(ids) <= 20:
         colors = cmap(index)
         ax.scatter(xy[:, 0], xy[:, 1], c=colors, s=size, linewidths=0, alpha=0.8, rasterized=True)
+        by_value = len(ids) and ids.min() >= 0 and ids.max() < 10
         handles = [
-            Line2D([], [], marker="o", linestyle="", color=cmap(i), markersize=5, label=str(k))
+            Line2D([], [], marker="o", linestyle="", color=cmap(int(k) if by_value else i),
+                   markersize=5, label=str(k))
             for i, k in enumerate(ids)
         ]
-        ax.legend(
-            handles=handles,
-            title=legend_title,
-            fontsize="x-small",
-            title_fontsize="small",
-            loc="center left",
-            bbox_to_anchor=(1.0, 0.5),
-            frameon=False,
-            handletextpad=0.1,
-        )
+        _legend(ax, handles, legend_title)
     else:
         points = ax.scatter(
             xy[:, 0], xy[:, 1], c=values, cmap=cmap, s=size, linewidths=0, alpha=0.8, rasterized=True
         )
         ax.figure.colorbar(points, ax=ax, label=legend_title)
+
+
+def _legend(ax: Axes, handles: list, title: str) -> None:
+    ax.legend(
+        handles=handles,
+        title=title,
+        fontsize="x-small",
+        title_fontsize="small",
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        frameon=False,
+        handletextpad=0.1,
+    )
 
 
 def embedding_scatter(
@@ -215,6 +263,7 @@ def embedding_scatter(
     max_points: int | None = 3000,
     seed: int = 0,
     ax: Axes | Sequence[Axes] | None = None,
+    cluster_to_label: Mapping[int, int] | None = None,
 ) -> Figure:
     """Scatter plot of an embedding, coloured by true label and (when given) by cluster.
 
@@ -222,6 +271,11 @@ def embedding_scatter(
     ``labels``, ``clusters``: ``(N,)`` non-negative integer ids. Projection with ``project_2d``.
     At most ``max_points`` points are drawn (a fixed random subset for a given ``seed``).
     Up to 20 distinct ids get tab10/tab20 colours and a legend; more get a colour bar.
+
+    Cluster ids are arbitrary, so in the "by cluster" panel each cluster is drawn in the colour
+    of the class it is matched to (``cluster_to_label``, default: the Hungarian matching of
+    ``metrics.cluster_mapping`` on the drawn points), and its legend entry says "c → class".
+    Pass a fixed ``cluster_to_label`` to keep colours the same across several figures.
 
     One panel ("by true label"), or two side by side when ``clusters`` is given ("by cluster").
     ``ax``: an Axes (one panel) or two Axes (two panels) to draw into; then ``title`` becomes
@@ -259,12 +313,16 @@ def embedding_scatter(
 
     idx = subsample_indices(n, max_points, seed)
     xy = project_2d(points[idx], method=method, seed=seed)
-    panels = [(true[idx], "by true label", "label")]
+    panels = [(true[idx], "by true label", "label", None)]
     if pred is not None:
-        panels.append((pred[idx], "by cluster", "cluster"))
+        matched = (metrics.cluster_mapping(true[idx], pred[idx]) if cluster_to_label is None
+                   else {int(k): int(v) for k, v in cluster_to_label.items()})
+        if len(np.unique(pred[idx])) > 20:
+            matched = None  # a colour bar, as for labels
+        panels.append((pred[idx], "by cluster", "cluster", matched))
     axis_name = _AXIS_NAMES[method]
-    for panel_ax, (values, panel_title, legend_title) in zip(axes, panels):
-        _scatter_by(panel_ax, xy, values, legend_title)
+    for panel_ax, (values, panel_title, legend_title, matched) in zip(axes, panels):
+        _scatter_by(panel_ax, xy, values, legend_title, matched)
         panel_ax.set_title(prefix + panel_title, fontsize="medium")
         panel_ax.set_xlabel(f"{axis_name} 1", fontsize="small")
         panel_ax.set_ylabel(f"{axis_name} 2", fontsize="small")

@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_utils import viz
-from course_utils.metrics import as_labels, evaluate, format_metrics
+from course_utils.metrics import as_labels, cluster_mapping, evaluate, format_metrics
 
 __all__ = ["TrainingMonitor", "LatentExplorer", "DecoderExplorer", "in_notebook"]
 
@@ -314,7 +314,14 @@ class LatentExplorer(_SliderView):
     ``method``: 2-D projection, 'pca', 'tsne' (slow: seconds per snapshot) or 'none' (Z is 2-D).
     ``max_points``: the same random subset of at most this many points (fixed by ``seed`` when
     the explorer is made) is projected and drawn in every snapshot, so points can be followed
-    from epoch to epoch. Each snapshot is projected on its own (PCA axes may flip sign).
+    from epoch to epoch. With 'pca' all snapshots share one projection (fitted on the points of
+    every snapshot together), so the axes do not flip or turn between epochs and movement on the
+    page is movement in the latent space; t-SNE has no shared projection (each snapshot is
+    embedded on its own).
+
+    Colours stay put too: a digit has the same colour in every panel, and each cluster id is
+    drawn, in every snapshot, in the colour of the digit it is matched to (Hungarian matching)
+    in the last snapshot recorded; the legend says "cluster → digit".
 
     ``record(epoch, Z, clusters, metrics)`` stores a projected snapshot; ``show()`` displays a
     slider over the recorded epochs with the scatter plots, followed by the static overview
@@ -339,6 +346,7 @@ class LatentExplorer(_SliderView):
         self.seed = seed
         self.indices = viz.subsample_indices(len(self.labels), max_points, seed)
         self.snapshots: dict[int, dict[str, Any]] = {}
+        self._shared = None
         self._widgets: list[Any] = []
         self._handle = None
 
@@ -369,7 +377,9 @@ class LatentExplorer(_SliderView):
                 f"Z has shape {points.shape}; expected ({n}, D): the embeddings of the {n} points "
                 "whose labels were given to LatentExplorer, in the same order."
             )
-        xy = viz.project_2d(points[self.indices], method=self.method, seed=self.seed)
+        subset = points[self.indices].astype(np.float32)
+        # project now: checks the points (NaN, too few, wrong width), and t-SNE's layout is final
+        xy = viz.project_2d(subset, method=self.method, seed=self.seed)
         cluster_ids = None
         scores: dict[str, float] = {}
         if clusters is not None:
@@ -381,7 +391,28 @@ class LatentExplorer(_SliderView):
             cluster_ids = cluster_ids[self.indices]
         if metrics is not None:
             scores = {str(k): _to_float(str(k), v) for k, v in metrics.items()}
-        self.snapshots[int(epoch)] = {"xy": xy.astype(np.float32), "clusters": cluster_ids, "metrics": scores}
+        self.snapshots[int(epoch)] = {"xy": xy.astype(np.float32), "Z": subset,
+                                      "clusters": cluster_ids, "metrics": scores}
+        self._shared = None  # the shared projection is refitted with the new snapshot
+
+    def _layout(self, epoch: int) -> np.ndarray:
+        """(M, 2) positions of the drawn points at ``epoch``: one PCA for all snapshots."""
+        if self.method != "pca":
+            return self.snapshots[epoch]["xy"]
+        if getattr(self, "_shared", None) is None:
+            from sklearn.decomposition import PCA
+
+            stacked = np.concatenate([self.snapshots[e]["Z"] for e in self.epochs]).astype(np.float64)
+            self._shared = PCA(n_components=2, random_state=self.seed).fit(stacked)
+        return self._shared.transform(self.snapshots[epoch]["Z"].astype(np.float64))
+
+    def cluster_to_label(self) -> dict[int, int] | None:
+        """``{cluster id: digit}``: the Hungarian matching of the last snapshot with clusters."""
+        for epoch in reversed(self.epochs):
+            clusters = self.snapshots[epoch]["clusters"]
+            if clusters is not None:
+                return cluster_mapping(self.labels[self.indices], clusters)
+        return None
 
     # -- drawing ---------------------------------------------------------------------------
     def _snapshot_title(self, epoch: int) -> str:
@@ -395,13 +426,14 @@ class LatentExplorer(_SliderView):
         """Draw one snapshot into ``axes`` (one Axes, or two when it has clusters)."""
         snap = self.snapshots[epoch]
         viz.embedding_scatter(
-            snap["xy"],
+            self._layout(epoch),
             self.labels[self.indices],
             clusters=snap["clusters"],
-            method="none",  # projected at record time
+            method="none",  # projected already (one projection for every snapshot)
             title=title,
             max_points=None,
             ax=list(axes),
+            cluster_to_label=self.cluster_to_label() if snap["clusters"] is not None else None,
         )
         axis_name = {"pca": "PC", "tsne": "t-SNE", "none": "z"}[self.method]
         for ax in axes:

@@ -385,3 +385,39 @@ def test_metric_curves_and_monitor_name_the_step_on_the_x_axis():
     mon = TrainingMonitor(total=2, metrics=("ll",), x_label="EM iteration")
     mon.update(1, ll=0.5)
     assert mon.close().axes[0].get_xlabel() == "EM iteration"
+
+
+def test_cluster_panel_colours_clusters_by_their_matched_digit():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 400)
+    clusters = (labels + 3) % 10                     # a perfect clustering with other ids
+    Z = rng.normal(size=(400, 5)) + labels[:, None]
+    fig = viz.embedding_scatter(Z, labels, clusters, max_points=None)
+    by_label, by_cluster = (ax.collections[0].get_facecolors() for ax in fig.axes[:2])
+    assert np.allclose(by_label, by_cluster)         # same colour for the same images
+    texts = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert "3 \u2192 0" in texts and fig.axes[1].get_legend().get_title().get_text() == "cluster \u2192 label"
+    # labels keep their own colour whichever digits are present
+    only = viz.embedding_scatter(Z[labels >= 5], labels[labels >= 5], max_points=None)
+    colours = only.axes[0].collections[0].get_facecolors()
+    first5 = np.flatnonzero(labels[labels >= 5] == 5)[0]
+    assert np.allclose(colours[first5], by_label[np.flatnonzero(labels == 5)[0]])
+
+
+def test_latent_explorer_uses_one_projection_and_fixed_cluster_colours():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 300)
+    Z = rng.normal(size=(300, 6)) + 3 * labels[:, None] * rng.normal(size=6)
+    explorer = LatentExplorer(labels, max_points=None)
+    explorer.record(0, Z, labels)
+    explorer.record(1, Z * 1.0, (labels + 1) % 10)
+    assert np.allclose(explorer._layout(0), explorer._layout(1))   # same points, same place
+    explorer.record(2, Z + 5.0, (labels + 1) % 10)
+    shift = explorer._layout(2) - explorer._layout(0)
+    assert np.allclose(shift, shift[0], atol=1e-6)                 # a translation stays one
+    assert explorer.cluster_to_label() == {(k + 1) % 10: k for k in range(10)}
+    fig = explorer.static_figure()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    cluster_legends = [lg for lg in legends if lg.get_title().get_text().startswith("cluster")]
+    # epoch 0's clusters (ids = labels) are drawn with the matching of the last snapshot
+    assert "0 \u2192 9" in [t.get_text() for t in cluster_legends[0].get_texts()]
