@@ -7,22 +7,39 @@
     python3 bootstrap.py test --no-browser   the same without the browser test of the widgets
     python3 bootstrap.py setup               only set up .venv/
 
+Options for the setup (anywhere on the line; --torch also as $COURSE_TORCH):
+    --torch=auto   (default) PyTorch's CPU-only wheels when no NVIDIA GPU is visible (no
+                   `nvidia-smi`) on Linux/Windows, else the default wheels from PyPI
+    --torch=cpu    the CPU-only wheels from https://download.pytorch.org/whl/cpu (much smaller);
+                   if that index cannot be reached, the default wheels, with a one-line note
+    --torch=cuda   the default wheels from PyPI (with CUDA on Linux)
+    --uv           install with uv (installed into .venv/ first) instead of pip: several times
+                   faster, but it ignores pip's configuration files and PIP_* variables
+
 The virtual environment lives in .venv/ (or $COURSE_VENV). Packages are installed once and
 again only when pyproject.toml changes; `test` also installs the instructor extra (nbgrader),
 so the test comparing our release step with nbgrader's runs, and the browser extra (Playwright)
 for the test that runs the widgets in JupyterLab in Chromium; without Debian's `chromium`
 installed that test is skipped with the reason (it fails instead when CI=true).
+`lab` and `test` then replace this process with JupyterLab or pytest (on POSIX), so stopping
+its process id (Ctrl+C, `kill PID`) stops them.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 10)
+TORCH_CHOICES = ("auto", "cpu", "cuda")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def fail(message: str) -> None:
@@ -34,14 +51,86 @@ def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def run(cmd: list[str]) -> None:
+def run(cmd: list) -> None:
     print("+ " + " ".join(str(c) for c in cmd), flush=True)
     code = subprocess.call([str(c) for c in cmd], cwd=ROOT)
     if code:
         fail(f"command failed with exit code {code}: {' '.join(str(c) for c in cmd)}")
 
 
-def setup(extras: tuple[str, ...] = ("test",)) -> Path:
+def split_options(argv: list[str]) -> tuple[list[str], str, bool]:
+    """Take bootstrap's own ``--torch=MODE`` (or ``--torch MODE``) and ``--uv`` out of ``argv``.
+
+    Returns the remaining arguments (for the command and what it passes on), the torch mode
+    (default ``$COURSE_TORCH`` or ``auto``) and whether to install with uv.
+    """
+    rest, torch, uv = [], os.environ.get("COURSE_TORCH", "").strip().lower() or "auto", False
+    args = iter(argv)
+    for arg in args:
+        if arg == "--torch":
+            torch = next(args, "").lower()
+        elif arg.startswith("--torch="):
+            torch = arg.split("=", 1)[1].lower()
+        elif arg == "--uv":
+            uv = True
+        else:
+            rest.append(arg)
+    if torch not in TORCH_CHOICES:
+        fail(f"--torch={torch!r} is not understood: use one of {', '.join(TORCH_CHOICES)}.")
+    return rest, torch, uv
+
+
+def resolve_torch(mode: str) -> str:
+    """``cpu`` or ``cuda`` (PyPI's default wheels) for ``mode``; ``auto`` looks for an NVIDIA GPU.
+
+    PyPI's Linux and Windows wheels are the CUDA builds (several GB with their libraries);
+    macOS wheels are CPU/MPS only already, so ``auto`` keeps the default there.
+    """
+    if mode != "auto":
+        return mode
+    if sys.platform == "darwin" or shutil.which("nvidia-smi"):
+        return "cuda"
+    return "cpu"
+
+
+def torch_requirements() -> list[str]:
+    """The torch and torchvision requirements of pyproject.toml (e.g. ``torch>=2.4``)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    return re.findall(r'"(torch(?:vision)?\s*[<>=!~][^"]*)"', text)
+
+
+def index_reachable(url: str, timeout: float = 10.0) -> bool:
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=timeout):
+            return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def install_commands(python: Path, extras: tuple[str, ...], torch: str,
+                     uv: bool = False) -> list[list[str]]:
+    """The commands that install the workbook with ``extras`` and ``torch`` (cpu/cuda)."""
+    pip = [str(python), "-m", "pip", "install"]
+    cmds = [pip + ["--upgrade", "pip"]]
+    if uv:
+        cmds.append(pip + ["uv"])
+        pip = [str(python.parent / ("uv.exe" if os.name == "nt" else "uv")), "pip", "install",
+               "--python", str(python)]
+    if torch == "cpu":
+        cmds.append(pip + [*torch_requirements(), "--index-url", CPU_INDEX])
+    cmds.append(pip + ["-e", f"{ROOT}[{','.join(extras)}]"])
+    return cmds
+
+
+def read_stamp(stamp: Path) -> tuple[str, list[str], str | None]:
+    """(pyproject hash, extras, torch build) recorded by the last install; empty when none."""
+    done_hash, *tokens = stamp.read_text().split() if stamp.exists() else [""]
+    extras = [t for t in tokens if "=" not in t]
+    torch = next((t.split("=", 1)[1] for t in tokens if t.startswith("torch=")), None)
+    return done_hash, extras, torch
+
+
+def setup(extras: tuple[str, ...] = ("test",), torch_mode: str = "auto", uv: bool = False) -> Path:
     """Create the virtual environment if needed and install the package with ``extras``."""
     if sys.version_info < MIN_PYTHON:
         fail(
@@ -57,42 +146,69 @@ def setup(extras: tuple[str, ...] = ("test",)) -> Path:
 
             venv_module.EnvBuilder(with_pip=True).create(venv)
         except Exception as exc:  # Debian/Ubuntu ship venv and ensurepip separately
+            sudo = "sudo " if hasattr(os, "geteuid") and os.geteuid() != 0 else ""
             fail(
                 f"could not create a virtual environment ({exc}). On Debian/Ubuntu install "
-                "the venv module first: `sudo apt-get install python3-venv`."
+                f"the venv module first: `{sudo}apt-get install python3-venv`."
             )
-    # The stamp holds the hash of pyproject.toml and the extras installed with it.
+    # The stamp holds the hash of pyproject.toml, the extras installed with it and torch's build.
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     stamp = venv / ".course-installed"
-    done_hash, *done_extras = stamp.read_text().split() if stamp.exists() else [""]
+    done_hash, done_extras, done_torch = read_stamp(stamp)
     if done_hash != wanted or not set(extras) <= set(done_extras):
         if done_hash == wanted:  # same pyproject.toml, more extras: keep the ones installed
             extras = tuple(sorted(set(extras) | set(done_extras)))
-        print("Installing the workbook and its packages (a few minutes the first time) ...")
-        run([python, "-m", "pip", "install", "--upgrade", "pip"])
-        run([python, "-m", "pip", "install", "-e", f"{ROOT}[{','.join(extras)}]"])
-        stamp.write_text(" ".join([wanted, *extras]) + "\n")
+        torch = resolve_torch(torch_mode)
+        if done_hash and torch_mode == "auto":  # an update keeps the build this venv has
+            torch = done_torch or "cuda"        # (stamps without torch= predate --torch)
+        if torch == "cpu" and not index_reachable(CPU_INDEX):
+            print(f"bootstrap: PyTorch's CPU-only index ({CPU_INDEX}) cannot be reached; "
+                  "installing the default torch from PyPI instead.", flush=True)
+            torch = "cuda"
+        size = "about 1.5 GB" if torch == "cpu" else "about 6 GB on Linux"
+        print(f"Installing the workbook and its packages ({size}, a few minutes the first "
+              "time) ...", flush=True)
+        for cmd in install_commands(python, extras, torch, uv):
+            run(cmd)
+        stamp.write_text(" ".join([wanted, *extras, f"torch={torch}"]) + "\n")
+    elif torch_mode != "auto" and torch_mode != (done_torch or "cuda"):
+        print(f"bootstrap: note: {venv} already has torch's {done_torch or 'default'} build; "
+              f"to get --torch={torch_mode}, delete that folder and run this again.", flush=True)
     return python
 
 
+def replace_process(args: list) -> int:
+    """Run ``args`` in place of this process (POSIX), so signals sent to our pid reach it.
+
+    Windows has no exec that keeps the process id: there the command runs as a child.
+    """
+    args = [str(a) for a in args]
+    print("+ " + " ".join(args), flush=True)
+    if os.name == "posix":
+        os.chdir(ROOT)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(args[0], args)
+    try:
+        return subprocess.call(args, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: list[str]) -> int:
+    argv, torch_mode, uv = split_options(argv)
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in {"lab", "test", "setup"}:
         print(__doc__)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     command, rest = argv[0], argv[1:]
-    python = setup(("test", "instructor", "browser") if command == "test" else ("test",))
+    extras = ("test", "instructor", "browser") if command == "test" else ("test",)
+    python = setup(extras, torch_mode, uv)
     if command == "setup":
         print(f"Ready. Use {python} or activate the environment in {python.parent.parent}.")
         return 0
     if command == "lab":
-        args = [python, "-m", "course_utils", "lab", *rest]
-    else:
-        args = [python, "-m", "pytest", *rest]
-    print("+ " + " ".join(str(a) for a in args), flush=True)
-    try:
-        return subprocess.call([str(a) for a in args], cwd=ROOT)
-    except KeyboardInterrupt:
-        return 130
+        return replace_process([python, "-m", "course_utils", "lab", *rest])
+    return replace_process([python, "-m", "pytest", *rest])
 
 
 if __name__ == "__main__":

@@ -121,7 +121,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
         cmd.append("--allow-root")
     cmd += args.extra
     print("Starting JupyterLab on notebooks/ (Ctrl+C to stop) ...", flush=True)
-    try:
+    if os.name == "posix":  # become JupyterLab: a signal sent to this process id stops it
+        sys.stderr.flush()
+        os.execv(cmd[0], cmd)
+    try:  # Windows: no exec that keeps the process id, so JupyterLab runs as a child
         return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 0
