@@ -189,7 +189,8 @@ def _ensure_files(folder: Path, parts: list[str], split: str, download: bool) ->
         return
     if not download:
         raise DatasetNotFoundError(_not_found_message(
-            folder, missing, split, "Nothing was downloaded because download=False."))
+            folder, missing, split, "Nothing was downloaded because download=False.",
+            download_off=True))
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -284,7 +285,8 @@ def _urls_for(names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _not_found_message(folder: Path, names: list[str], split: str, why: str) -> str:
+def _not_found_message(folder: Path, names: list[str], split: str, why: str,
+                       download_off: bool = False) -> str:
     return (
         f"MNIST split {split!r} is not available: missing {', '.join(names)} in {folder}.\n"
         f"{why}\n"
@@ -292,7 +294,9 @@ def _not_found_message(folder: Path, names: list[str], split: str, why: str) -> 
         f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(names)}\n"
         "  - set COURSE_DATA_DIR (or pass root=...) to a folder that holds MNIST/raw/ with these "
         "files, e.g. `export COURSE_DATA_DIR=/path/to/shared/data`;\n"
-        "  - rerun with download=True on a machine with network access."
+        + ("  - rerun without download=False (downloading missing files is the default) on a "
+           "machine with network access." if download_off else
+           "  - rerun on a machine with network access (missing files are downloaded then).")
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import data
+from course_utils import config, data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 N_TRAIN, N_TEST = 7, 5
@@ -234,6 +234,8 @@ def test_missing_without_download_names_files_and_folder(fake_mnist):
     assert files["test_images"][0] not in message.split("\n")[0]  # only the missing one is named
     assert str(raw) in message
     assert "COURSE_DATA_DIR" in message and "download=False" in message
+    assert "download=True" not in message  # downloading is the default: no such advice
+    assert "rerun without download=False" in message
     assert sorted(os.listdir(raw)) == [files["test_images"][0]]  # nothing written
 
 
@@ -314,6 +316,7 @@ def test_offline_gives_one_clear_error(fake_mnist, monkeypatch):
         assert name in message
     assert mirrors[0] + files["train_images"][0] in message  # where to get it
     assert "Downloading them failed" in message and "refused" in message.lower()
+    assert "download=True" not in message and "rerun on a machine with network access" in message
     assert os.listdir(raw) == []
 
 
@@ -342,23 +345,50 @@ def test_read_only_folder_says_to_use_a_writable_one(fake_mnist, serve, monkeypa
 # the real MNIST test split, where this machine has it
 # ------------------------------------------------------------------------------------------------
 
+def _real_data_roots() -> list[Path]:
+    """Where the real MNIST files may be, in this order: the data folder the loader reads by
+    default (``config.data_dir()``: ``COURSE_DATA_DIR``, else ``data/`` in the repository), the
+    repository's ``data/`` when ``COURSE_DATA_DIR`` points elsewhere, and the shared copy next to
+    the repository that CI machines have."""
+    saved = os.environ.pop("COURSE_DATA_DIR", None)
+    try:
+        default = config.data_dir()
+    finally:
+        if saved is not None:
+            os.environ["COURSE_DATA_DIR"] = saved
+    roots = [config.data_dir(), default, config.REPO_ROOT.parent / "shared" / "data"]
+    return list(dict.fromkeys(roots))
+
+
 def _real_data_root() -> Path | None:
-    candidates = []
-    if os.environ.get("COURSE_DATA_DIR"):
-        candidates.append(Path(os.environ["COURSE_DATA_DIR"]).expanduser())
-    candidates.append(REPO_ROOT.parent / "shared" / "data")
-    for root in candidates:
+    for root in _real_data_roots():
         raw = root / "MNIST" / "raw"
         if all((raw / data.MNIST_FILES[p][0]).is_file() for p in ("test_images", "test_labels")):
             return root
     return None
 
 
+def test_real_data_lookup_starts_where_the_loader_looks(tmp_path, monkeypatch):
+    """With COURSE_DATA_DIR unset, files in the repository's data/ (README's place) are found."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path / "repo")
+    raw = data.mnist_folder()
+    assert raw == tmp_path / "repo" / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for part in ("test_images", "test_labels"):
+        (raw / data.MNIST_FILES[part][0]).touch()
+    assert _real_data_root() == tmp_path / "repo" / "data"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert _real_data_roots()[:2] == [tmp_path / "elsewhere", tmp_path / "repo" / "data"]
+    assert _real_data_root() == tmp_path / "repo" / "data"
+
+
 def test_real_mnist_test_split():
     root = _real_data_root()
     if root is None:
         pytest.skip("the real MNIST test files are not here (set COURSE_DATA_DIR to a folder with MNIST/raw/)")
-    X, y = data.load_mnist("test", root=root, download=False)
+    # the loader's own default when the files are there (root=None), else the folder found
+    X, y = data.load_mnist("test", root=None if root == config.data_dir() else root, download=False)
     assert X.shape == (10_000, 784) and X.dtype == torch.float32
     assert y.shape == (10_000,) and y.dtype == torch.int64
     counts = torch.bincount(y, minlength=10)
