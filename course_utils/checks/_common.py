@@ -41,6 +41,10 @@ def self_check(check: Callable) -> Callable:
 
     @functools.wraps(check)
     def run(*args: Any, **kwargs: Any) -> None:
+        # the student's own code, also when the name now holds reference_if_unfinished's
+        # stand-in (the check cell run again after the fallback cell): never tick the reference
+        args = tuple(unwrap_student(a) for a in args)
+        kwargs = {k: unwrap_student(v) for k, v in kwargs.items()}
         try:
             check(*args, **kwargs)
         except NotDoneYet as exc:
@@ -50,6 +54,11 @@ def self_check(check: Callable) -> Callable:
         return None
 
     return run
+
+
+def unwrap_student(fn: Any) -> Any:
+    """The student's own function behind a ``reference_if_unfinished`` stand-in (else ``fn``)."""
+    return getattr(fn, "__course_reference_for__", None) or fn
 
 
 def call_student(
@@ -119,8 +128,7 @@ def reference_if_unfinished(
     now. Use it where "not written yet" would only show later (a class whose ``forward`` is
     missing can still be constructed).
     """
-    if getattr(fn, "__course_reference_for__", None) is not None:
-        fn = fn.__course_reference_for__  # wrapped already (the cell was run twice)
+    fn = unwrap_student(fn)  # wrapped already (the cell was run twice)
     state = {"reference": False}
     ref_name = f"{getattr(reference, '__module__', 'course_utils')}.{getattr(reference, '__qualname__', reference)}"
 

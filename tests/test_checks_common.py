@@ -1,0 +1,99 @@
+"""The building blocks every week's self-checks share (course_utils/checks/_common.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.checks._common import (
+    GRADING_ENV,
+    CheckFailed,
+    NotDoneYet,
+    call_student,
+    ok,
+    reference_if_unfinished,
+    self_check,
+)
+
+
+def _unfinished(x):
+    raise NotImplementedError()
+
+
+def _double(x):
+    return 2 * x
+
+
+@self_check
+def check_double(fn):
+    got = call_student(fn, np.arange(3.0), name="double")
+    if not np.allclose(got, [0.0, 2.0, 4.0]):
+        raise CheckFailed(f"double gave {got}")
+    ok("double works")
+
+
+def test_in_place_change_of_an_input_is_named():
+    def in_place(x, y):
+        y += 1
+        return x
+    with pytest.raises(CheckFailed, match=r"changed its input `y` in place"):
+        call_student(in_place, np.zeros(2), np.zeros(2))
+    with pytest.raises(CheckFailed, match=r"changed its input `t` in place"):
+        call_student(lambda t: t.mul_(2), torch.ones(2))
+    original = np.zeros(2)
+    with pytest.raises(CheckFailed):
+        call_student(in_place, np.zeros(2), original)
+    assert original.tolist() == [0.0, 0.0]  # the caller's array is untouched either way
+
+
+def test_none_result_is_a_forgotten_return():
+    with pytest.raises(CheckFailed, match="returned None.*`return`"):
+        call_student(lambda x: None, 1)
+    assert call_student(lambda x: None, 1, allow_none=True) is None
+
+
+def test_unfinished_exercise_prints_a_cross_and_raises_only_under_the_grader(capsys, monkeypatch):
+    monkeypatch.delenv(GRADING_ENV, raising=False)
+    check_double(_unfinished)
+    out = capsys.readouterr().out
+    assert out.startswith("\u2718") and "not implemented yet" in out and "\u2714" not in out
+    monkeypatch.setenv(GRADING_ENV, "1")
+    with pytest.raises(NotDoneYet, match="not implemented yet"):
+        check_double(_unfinished)
+
+
+def test_reference_stand_in_says_so_once_and_steps_aside_when_done(capsys):
+    stand_in = reference_if_unfinished(_unfinished, _double, "Exercise 9 (double)")
+    assert stand_in(3) == 6 and stand_in(4) == 8
+    out = capsys.readouterr().out
+    assert out.count("Exercise 9 (double) is not done yet: using the reference implementation") == 1
+    assert reference_if_unfinished(_double, lambda x: -1, "Exercise 9") (5) == 10
+    assert capsys.readouterr().out == ""
+    # a wrong answer is not replaced: its error stays visible
+    with pytest.raises(ZeroDivisionError):
+        reference_if_unfinished(lambda x: 1 / 0, _double, "Exercise 9")(1)
+
+
+def test_probe_decides_at_once(capsys):
+    class Half:
+        def __init__(self):
+            pass
+
+        def forward(self):
+            raise NotImplementedError()
+
+    stand_in = reference_if_unfinished(Half, dict, "Exercise 2 (Half)", probe=lambda cls: cls().forward())
+    assert "is not done yet" in capsys.readouterr().out
+    assert stand_in(a=1) == {"a": 1}
+
+
+def test_check_run_again_on_the_stand_in_still_sees_the_unfinished_function(capsys, monkeypatch):
+    """A student who reruns the check after the fallback cell must not get a tick for the reference."""
+    monkeypatch.delenv(GRADING_ENV, raising=False)
+    stand_in = reference_if_unfinished(_unfinished, _double, "Exercise 9 (double)")
+    stand_in(1)
+    capsys.readouterr()
+    check_double(stand_in)
+    out = capsys.readouterr().out
+    assert "\u2718" in out and "\u2714" not in out
+    assert reference_if_unfinished(stand_in, _double, "Exercise 9").__course_reference_for__ is _unfinished
