@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from course_utils import config
+from course_utils.progress import tqdm
 
 __all__ = [
     "MNIST_FILES",

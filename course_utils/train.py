@@ -1,7 +1,7 @@
 """One training loop with per-epoch callbacks, and a checkpoint cache.
 
 ``fit`` trains any ``nn.Module`` on a tensor (or a ``DataLoader``) with a loss function
-``loss_fn(model, x)``; it shows a ``tqdm.auto`` bar, calls the callbacks after every epoch (to
+``loss_fn(model, x)``; it shows a ``tqdm`` bar, calls the callbacks after every epoch (to
 score the latent space, update a ``TrainingMonitor``, ...) and stops with ``TrainingDiverged``
 as soon as a loss is NaN or infinite, naming the epoch and batch.
 
@@ -30,9 +30,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from course_utils import config as course_config
+from course_utils.progress import tqdm
 from course_utils.metrics import evaluate
 from course_utils.models import MLPAutoencoder, VAE, reconstruction_loss, vae_loss
 
@@ -163,7 +163,7 @@ def fit(
         callbacks: ``callback(epoch, model, logs)`` after every epoch, in order; ``logs`` holds
             the epoch's mean loss terms and a callback may add values (e.g. ``acc``), which
             the next callbacks see and the history keeps. ``epoch`` counts from 1.
-        progress: show a ``tqdm.auto`` bar over the epochs (turn off when a ``TrainingMonitor``
+        progress: show a ``tqdm`` bar over the epochs (turn off when a ``TrainingMonitor``
             shows its own).
 
     Returns:

@@ -33,9 +33,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from course_utils.models.autoencoder import MLPAutoencoder
+from course_utils.progress import tqdm
 
 __all__ = [
     "soft_assignment",
