@@ -19,9 +19,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from course_utils.checks._common import CheckFailed, as_array, call_student, ok
+from course_utils.checks._common import CheckFailed, as_array, call_student, ok, self_check
+from course_utils.checks._common import reference_if_unfinished as _reference_if_unfinished
 
-__all__ = ["CheckFailed", "check_soft_assignment", "check_target_distribution", "check_kl_loss"]
+__all__ = ["CheckFailed", "check_soft_assignment", "check_target_distribution", "check_kl_loss",
+           "reference_if_unfinished"]
+
+#: The shapes the notebook passes: a batch of B = 256 embeddings of LATENT_DIM = 10 and K = 10
+#: centres (both modes), float32 like the network's output; the whole data set for p (fast: 2,000
+#: images; full mode: 70,000, the same code).
+_NOTEBOOK_B, _NOTEBOOK_D, _NOTEBOOK_K, _NOTEBOOK_N = 256, 10, 10, 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,9 +85,24 @@ def _p_loops(q: np.ndarray, *, square: bool = True, freq_axis: int = 0, normalis
 
 
 def _kl_loops(p: np.ndarray, q: np.ndarray) -> float:
-    """1/N sum_i sum_j p_ij log(p_ij / q_ij), by loops."""
+    """1/N sum_i sum_j p_ij log(p_ij / q_ij), by loops; a term with p_ij = 0 adds 0 (0 log 0 = 0)."""
     N, K = p.shape
-    return sum(p[i, j] * math.log(p[i, j] / q[i, j]) for i in range(N) for j in range(K)) / N
+    return sum(p[i, j] * math.log(p[i, j] / q[i, j]) for i in range(N) for j in range(K) if p[i, j] > 0) / N
+
+
+def _with_zeros(seed: int = 0, N: int = 6, K: int = 4):
+    """(p, q): p has exact zeros (one-hot rows and a row with one 0), q is strictly positive."""
+    import torch
+
+    q = _random_q(seed, N, K)
+    p = _random_q(seed + 70, N, K)
+    p[0] = 0.0
+    p[0, 1] = 1.0
+    p[1] = 0.0
+    p[1, K - 1] = 1.0
+    p[2, 0] = 0.0
+    p[2] = p[2] / p[2].sum()
+    return p, q
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,6 +161,7 @@ def _explain_wrong(name: str, label: str, got: np.ndarray, want: np.ndarray, mis
 # Exercise 1: soft assignment q
 # --------------------------------------------------------------------------------------------
 
+@self_check
 def check_soft_assignment(soft_assignment: Callable) -> None:
     """``soft_assignment(z, centers, alpha) -> q: (N, K)``, the Student's t kernel normalised over clusters."""
     import torch
@@ -177,10 +200,34 @@ def check_soft_assignment(soft_assignment: Callable) -> None:
                        f"random inputs, seed {seed}, N={N}, K={K}, d={d}; q_ij = (1 + ||z_i - mu_j||^2 / alpha)"
                        "^(-(alpha + 1)/2), normalised over j")
     # far from every centre: the normalised q must stay finite and exact
-    z, centers = _inputs(4, 5, 3, 2)
-    got = _expect_matrix(call_student(soft_assignment, z * 1e4, centers, 1.0, name=name), (5, 3),
-                         f"{name}(1e4 * z, ...)", "")
-    _rows_sum_to_one(got, f"{name}(1e4 * z, ...)", "Far from the centres the kernel is tiny but the rows must still sum to 1.")
+    for alpha in (1.0, 3.0):
+        z, centers = _inputs(4, 5, 3, 2)
+        label = f"{name}(1e5 * z, centers, alpha={alpha:g})"
+        got = _expect_matrix(call_student(soft_assignment, z * 1e5, centers, alpha, name=name), (5, 3), label,
+                             "")
+        _rows_sum_to_one(got, label, "Far from every centre the kernel is tiny (it can underflow to 0) but the "
+                                     "rows must still sum to 1: work with the log-kernel and finish with "
+                                     "torch.softmax (it subtracts the row maximum first).")
+    # a point exactly on a centre: distance 0, kernel 1
+    z = torch.tensor([[0.0, 0.0], [3.0, 4.0]], dtype=torch.float64)
+    got = _expect_matrix(call_student(soft_assignment, z, z.clone(), 1.0, name=name), (2, 2),
+                         f"{name}(z, centers=z, alpha=1)", "")
+    if not _close(got, [[26 / 27, 1 / 27], [1 / 27, 26 / 27]]):
+        raise CheckFailed(f"{name}: with each point exactly on its own centre and the other centre at distance 5, "
+                          f"q should be [[26/27, 1/27], [1/27, 26/27]] (kernel 1 and 1/26), got {got.round(6).tolist()}.")
+    # the notebook's call: float32 embeddings of a batch, (B, 10) and (10, 10) centres
+    g = torch.Generator().manual_seed(6)
+    z = torch.randn(_NOTEBOOK_B, _NOTEBOOK_D, generator=g) * 3
+    centers = torch.randn(_NOTEBOOK_K, _NOTEBOOK_D, generator=g) * 3
+    label = f"{name}(z: ({_NOTEBOOK_B}, {_NOTEBOOK_D}) float32, centers: ({_NOTEBOOK_K}, {_NOTEBOOK_D}), alpha=1)"
+    out = call_student(soft_assignment, z, centers, 1.0, name=name)
+    if torch.is_tensor(out) and out.dtype != z.dtype:
+        raise CheckFailed(f"{label} returned dtype {out.dtype}; keep the dtype of z ({z.dtype}, the network's), "
+                          "do not convert to float64 or NumPy inside.")
+    got = _expect_matrix(out, (_NOTEBOOK_B, _NOTEBOOK_K), label, "One row per embedding, one column per centre.")
+    if not _close(got, _q_loops(z.double().numpy(), centers.double().numpy(), 1.0), rtol=1e-4, atol=1e-6):
+        raise CheckFailed(f"{label}: wrong values with the shapes the notebook uses (float32, 10 clusters, d = 10), "
+                          "although the small float64 cases were right. Do not hard-code sizes.")
     # gradients must reach z and the centres (q is trained through)
     z, centers = (t.clone().requires_grad_(True) for t in _inputs(5))
     out = call_student(soft_assignment, z, centers, 1.0, name=name)
@@ -199,6 +246,7 @@ def check_soft_assignment(soft_assignment: Callable) -> None:
 # Exercise 2: target distribution p
 # --------------------------------------------------------------------------------------------
 
+@self_check
 def check_target_distribution(target_distribution: Callable) -> None:
     """``target_distribution(q) -> p: (N, K)``: ``p_ij ∝ q_ij^2 / f_j`` with ``f_j = sum_i q_ij``."""
     import torch
@@ -225,6 +273,23 @@ def check_target_distribution(target_distribution: Callable) -> None:
         _explain_wrong(name, label, got, want, mistakes, "Normalise over the K clusters.",
                        f"random q, seed {seed}, N={N}, K={K}; p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j'), "
                        "f_j = sum_i q_ij")
+    # the worked example of the text: a tie goes to the smaller cluster, confident rows get sharper
+    q = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.8, 0.2]], dtype=torch.float64)
+    got = _expect_matrix(call_student(target_distribution, q, name=name), (3, 2), f"{name}(q)", "")
+    if not got[0, 1] > 0.5:
+        raise CheckFailed(f"{name}(q) for q = [[0.5, 0.5], [0.9, 0.1], [0.8, 0.2]]: p[0] = {got[0].round(4).tolist()}; "
+                          "a tie (0.5, 0.5) must go to the smaller cluster (f = [2.2, 0.8]), p[0, 1] > 0.5.")
+    if not got[1, 0] > 0.9:
+        raise CheckFailed(f"{name}(q): p[1, 0] = {got[1, 0]:.4g} is not sharper than q[1, 0] = 0.9.")
+    # the notebook's call: q of the whole data set, float32, K = 10
+    g = torch.Generator().manual_seed(7)
+    q = torch.softmax(3 * torch.randn(_NOTEBOOK_N, _NOTEBOOK_K, generator=g), dim=1)
+    label = f"{name}(q: ({_NOTEBOOK_N}, {_NOTEBOOK_K}) float32)"
+    out = call_student(target_distribution, q, name=name)
+    got = _expect_matrix(out, (_NOTEBOOK_N, _NOTEBOOK_K), label, "p has the shape of q.")
+    if not _close(got, _p_loops(q.double().numpy()), rtol=1e-3, atol=1e-6):
+        raise CheckFailed(f"{label}: wrong values with the notebook's shapes (2,000 images, 10 clusters), "
+                          "although the small cases were right. Do not hard-code sizes.")
     q = _random_q(9).requires_grad_(True)
     out = call_student(target_distribution, q, name=name)
     if torch.is_tensor(out) and out.requires_grad:
@@ -239,6 +304,7 @@ def check_target_distribution(target_distribution: Callable) -> None:
 # Exercise 3: the KL clustering loss
 # --------------------------------------------------------------------------------------------
 
+@self_check
 def check_kl_loss(kl_loss: Callable) -> None:
     """``kl_loss(p, q) -> 0-d tensor``: ``KL(P || Q) = 1/N sum_i sum_j p_ij log(p_ij / q_ij)``."""
     import torch
@@ -256,6 +322,11 @@ def check_kl_loss(kl_loss: Callable) -> None:
             raise CheckFailed(
                 f"{name}(p, q) has shape {tuple(got.shape)}; expected one number: sum over clusters, then "
                 "average over the examples of the batch."
+            )
+        if got.ndim != 0:
+            raise CheckFailed(
+                f"{name}(p, q) has shape {tuple(got.shape)}; expected a 0-d tensor (shape ()): reduce to a "
+                "scalar (e.g. `.sum(dim=1).mean()`), without keepdim or an extra dimension."
             )
         value = float(got.detach())
         pn, qn = p.numpy(), q.numpy()
@@ -282,6 +353,8 @@ def check_kl_loss(kl_loss: Callable) -> None:
         )
     same = _random_q(3)
     v = float(call_student(kl_loss, same, same.clone(), name=name).detach())
+    if not math.isfinite(v):
+        raise CheckFailed(f"{name}(q, q) = {v}; KL of a distribution with itself must be 0.")
     if abs(v) > 1e-9:
         raise CheckFailed(f"{name}(q, q) = {v:.3g}; KL of a distribution with itself must be 0.")
     q = _random_q(4).requires_grad_(True)
@@ -292,4 +365,76 @@ def check_kl_loss(kl_loss: Callable) -> None:
     out.backward()
     if q.grad is None or not torch.any(q.grad != 0):
         raise CheckFailed(f"{name}: no gradient reaches q.")
-    ok(f"{name}: KL(P || Q) averaged over examples matches a double loop; 0 for q = p; differentiable in q")
+    # a target with exact zeros (one-hot rows), as the hidden tests use and the notebook's p has
+    p, q = _with_zeros(3)
+    got = call_student(kl_loss, p, q, name=name)
+    value, want = float(got.detach()), _kl_loops(p.numpy(), q.numpy())
+    if not math.isfinite(value):
+        raise CheckFailed(
+            f"{name}(p, q) = {value} for a p with entries exactly 0 (e.g. a one-hot row [0, 1, 0, 0]; the "
+            "notebook's p has such zeros too). A term p_ij log(p_ij / q_ij) with p_ij = 0 must count as 0 "
+            "(0 log 0 = 0), but in torch 0 * log(0) = 0 * (-inf) = NaN. Guard the logarithm "
+            "(torch.log(p + 1e-10)), or use torch.xlogy(p, p) - torch.xlogy(p, q), or "
+            "F.kl_div(q.log(), p, reduction='batchmean')."
+        )
+    if not math.isclose(value, want, rel_tol=1e-6, abs_tol=1e-9):
+        raise CheckFailed(f"{name}(p, q) = {value:.6g} for a p with exact zeros, expected {want:.6g}: a term with "
+                          "p_ij = 0 adds 0, and every row still counts in the average 1/N.")
+    # the notebook's call: a float32 batch of B = 256 rows, K = 10; p from the whole data set has exact zeros
+    g = torch.Generator().manual_seed(8)
+    q = torch.softmax(3 * torch.randn(_NOTEBOOK_B, _NOTEBOOK_K, generator=g), dim=1).requires_grad_(True)
+    p = torch.softmax(6 * torch.randn(_NOTEBOOK_B, _NOTEBOOK_K, generator=g), dim=1)
+    p[p < 1e-3] = 0.0
+    p = p / p.sum(1, keepdim=True)
+    label = f"{name}(p, q: ({_NOTEBOOK_B}, {_NOTEBOOK_K}) float32, p with exact zeros)"
+    out = call_student(kl_loss, p, q, name=name)
+    if not torch.is_tensor(out) or out.ndim != 0:
+        raise CheckFailed(f"{label} should be a 0-d tensor, got {type(out).__name__} "
+                          f"{tuple(out.shape) if torch.is_tensor(out) else ''}.")
+    value, want = float(out.detach()), _kl_loops(p.double().numpy(), q.detach().double().numpy())
+    if not math.isfinite(value) or not math.isclose(value, want, rel_tol=1e-4, abs_tol=1e-6):
+        raise CheckFailed(f"{label} = {value:.6g}, expected {want:.6g}. With float32 and exact zeros in p: "
+                          "0 log 0 must count as 0 (guard the log: torch.log(p + 1e-10), or torch.xlogy).")
+    out.backward()
+    if q.grad is None or not torch.all(torch.isfinite(q.grad)):
+        raise CheckFailed(f"{label}: the gradient with respect to q is NaN or missing; with zeros in p, a log(p / q) "
+                          "that is -inf poisons the gradient. Guard the log (torch.log(p + 1e-10)) or use torch.xlogy.")
+    ok(f"{name}: KL(P || Q) averaged over examples matches a double loop (also with zeros in p, float32, "
+       "B=256, K=10); 0 for q = p; differentiable in q")
+
+
+# --------------------------------------------------------------------------------------------
+# Reference implementations for the rest of the notebook while an exercise is not done yet
+# --------------------------------------------------------------------------------------------
+
+def _kl_reference(p, q):
+    """``kl_clustering_loss(p, q)``: the exercise's ``kl_loss`` (batchmean, logs guarded by 1e-10)."""
+    from course_utils.models.dec import kl_clustering_loss
+
+    return kl_clustering_loss(p, q)
+
+
+_kl_reference.__module__ = "course_utils.models.dec"
+_kl_reference.__qualname__ = "kl_clustering_loss"
+
+
+def reference_if_unfinished(fn: Callable) -> Callable:
+    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it.
+
+    ``soft_assignment``, ``target_distribution`` and ``kl_loss`` fall back on
+    ``course_utils.models.dec``'s ``soft_assignment``, ``target_distribution`` and
+    ``kl_clustering_loss`` (the same arguments, the same results as the exercises' solutions).
+    """
+    from course_utils.models import dec
+
+    table = {
+        "soft_assignment": (dec.soft_assignment, "Exercise 1 (soft_assignment)"),
+        "target_distribution": (dec.target_distribution, "Exercise 2 (target_distribution)"),
+        "kl_loss": (_kl_reference, "Exercise 3 (kl_loss)"),
+    }
+    name = getattr(fn, "__name__", None)
+    if name not in table:
+        raise ValueError(f"reference_if_unfinished: no week-04 exercise is called {name!r}; expected one of "
+                         f"{sorted(table)} (pass the function itself, e.g. `kl_loss = checks.reference_if_unfinished(kl_loss)`).")
+    reference, what = table[name]
+    return _reference_if_unfinished(fn, reference, what)
