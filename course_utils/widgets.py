@@ -323,6 +323,9 @@ class LatentExplorer(_SliderView):
     drawn, in every snapshot, in the colour of the digit it is matched to (Hungarian matching)
     in the last snapshot recorded; the legend says "cluster → digit".
 
+    ``x_label``: what one snapshot step is, in titles and on the slider (``"epoch"``; e.g.
+    ``"iteration"`` for the Lloyd iterations of k-means).
+
     ``record(epoch, Z, clusters, metrics)`` stores a projected snapshot; ``show()`` displays a
     slider over the recorded epochs with the scatter plots, followed by the static overview
     ``static_figure()`` (so a headless run keeps a picture); ``close()`` closes the widgets.
@@ -337,12 +340,14 @@ class LatentExplorer(_SliderView):
         title: str = "",
         seed: int = 0,
         max_points: int | None = 2000,
+        x_label: str = "epoch",
     ) -> None:
         if method not in viz.PROJECTION_METHODS:
             raise ValueError(f"method={method!r} is not known; use one of {viz.PROJECTION_METHODS}.")
         self.labels = as_labels(labels, "labels")
         self.method = method
         self.title = title
+        self.x_label = str(x_label)
         self.seed = seed
         self.indices = viz.subsample_indices(len(self.labels), max_points, seed)
         self.snapshots: dict[int, dict[str, Any]] = {}
@@ -417,7 +422,7 @@ class LatentExplorer(_SliderView):
     # -- drawing ---------------------------------------------------------------------------
     def _snapshot_title(self, epoch: int) -> str:
         scores = self.snapshots[epoch]["metrics"]
-        text = f"epoch {epoch}"
+        text = f"{self.x_label} {epoch}"
         if scores:
             text += " | " + format_metrics(scores)
         return text
@@ -503,7 +508,7 @@ class LatentExplorer(_SliderView):
             slider = ipywidgets.SelectionSlider(
                 options=[(str(e), e) for e in epochs],
                 value=epochs[-1],
-                description="epoch",
+                description=self.x_label,
                 continuous_update=False,
                 layout=ipywidgets.Layout(width="60%"),
             )
@@ -513,7 +518,7 @@ class LatentExplorer(_SliderView):
             def redraw(change: Any = None) -> None:
                 epoch = slider.value
                 if epoch not in rendered:
-                    rendered[epoch] = _png_output(self.figure(epoch), f"<latent space, epoch {epoch}>")
+                    rendered[epoch] = _png_output(self.figure(epoch), f"<latent space, {self.x_label} {epoch}>")
                 output.outputs = (rendered[epoch],)
 
             redraw()

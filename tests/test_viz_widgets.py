@@ -421,3 +421,10 @@ def test_latent_explorer_uses_one_projection_and_fixed_cluster_colours():
     cluster_legends = [lg for lg in legends if lg.get_title().get_text().startswith("cluster")]
     # epoch 0's clusters (ids = labels) are drawn with the matching of the last snapshot
     assert "0 \u2192 9" in [t.get_text() for t in cluster_legends[0].get_texts()]
+
+
+def test_latent_explorer_names_its_step():
+    labels = np.arange(30) % 3
+    explorer = LatentExplorer(labels, max_points=None, x_label="iteration")
+    explorer.record(4, np.random.default_rng(0).normal(size=(30, 3)), labels)
+    assert explorer.figure().axes[0].get_title().startswith("iteration 4")
