@@ -158,6 +158,22 @@ def reference_if_unfinished(
     return call
 
 
+def reference_by_name(fn: Callable, table: dict[str, tuple], week: str) -> Callable:
+    """``reference_if_unfinished`` for one of a week's exercises, looked up by ``fn.__name__``.
+
+    ``table``: ``{exercise function name: (reference, "Exercise N (name)")}``, with an optional
+    third entry, the ``probe``. An unknown name is a clear error.
+    """
+    name = getattr(unwrap_student(fn), "__name__", None)
+    if name not in table:
+        raise ValueError(
+            f"reference_if_unfinished does not know a week-{week} exercise called {name!r}; it knows "
+            f"{sorted(table)}. Pass the function defined in the exercise cell, under its own name."
+        )
+    reference, what, *probe = table[name]
+    return reference_if_unfinished(fn, reference, what, probe=probe[0] if probe else None)
+
+
 def _argument_names(fn: Callable, n_args: int, kw_names: list[str]) -> list[str]:
     """Parameter names of the positional arguments (from the signature), then the keywords."""
     try:

@@ -28,7 +28,7 @@ from course_utils.checks._common import (
     ok,
     self_check,
 )
-from course_utils.checks._common import reference_if_unfinished as _reference_if_unfinished
+from course_utils.checks._common import reference_by_name as _reference_by_name
 
 __all__ = [
     "CheckFailed",
@@ -859,12 +859,4 @@ def reference_if_unfinished(fn: Callable) -> Callable:
     so that the rest of the notebook runs before every exercise is done. A wrong (but finished)
     ``fn`` is kept: its mistakes stay visible.
     """
-    name = getattr(getattr(fn, "__course_reference_for__", fn), "__name__", None)
-    references = _references()
-    if name not in references:
-        raise ValueError(
-            f"reference_if_unfinished does not know a week-01 exercise called {name!r}; it knows "
-            f"{sorted(references)}. Pass the function defined in the exercise cell, under its own name."
-        )
-    reference, what = references[name]
-    return _reference_if_unfinished(fn, reference, what)
+    return _reference_by_name(fn, _references(), "01")

@@ -34,7 +34,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from course_utils import models
 from course_utils.checks._common import CheckFailed, NotDoneYet, call_student, ok, self_check
-from course_utils.checks._common import reference_if_unfinished as _reference_if_unfinished
+from course_utils.checks._common import reference_by_name as _reference_by_name
 from course_utils.models import VAE
 
 __all__ = [
@@ -865,10 +865,4 @@ def reference_if_unfinished(fn: Callable) -> Callable:
     ``models.vae_loss`` (same ``(loss, recon, kl)``). Used right after each self-check, so that a
     student who skips an exercise can still run the rest of the notebook.
     """
-    name = getattr(getattr(fn, "__course_reference_for__", fn), "__name__", None)
-    if name not in _REFERENCES:
-        raise ValueError(
-            f"reference_if_unfinished does not know {name!r}; week 02's exercises are "
-            f"{', '.join(_REFERENCES)}. Keep the names the notebook gives them.")
-    reference, what, probe = _REFERENCES[name]
-    return _reference_if_unfinished(fn, reference, what, probe=probe)
+    return _reference_by_name(fn, _REFERENCES, "02")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from course_utils.checks._common import CheckFailed, as_array, call_student, expect_shape, ok, self_check
-from course_utils.checks._common import reference_if_unfinished as _reference_if_unfinished
+from course_utils.checks._common import reference_by_name as _reference_by_name
 
 __all__ = ["CheckFailed", "check_log_gamma", "check_elbo_loss", "check_init_gmm", "ELBO_TERMS",
            "reference_if_unfinished"]
@@ -649,12 +649,4 @@ def reference_if_unfinished(fn: Callable) -> Callable:
     ``log_gamma = checks.reference_if_unfinished(log_gamma)``, so that the rest of the notebook
     runs before every exercise is done. A wrong (but finished) ``fn`` is kept.
     """
-    name = getattr(getattr(fn, "__course_reference_for__", fn), "__name__", None)
-    references = _references()
-    if name not in references:
-        raise ValueError(
-            f"reference_if_unfinished does not know a week-03 exercise called {name!r}; it knows "
-            f"{sorted(references)}. Pass the function defined in the exercise cell, under its own name."
-        )
-    reference, what = references[name]
-    return _reference_if_unfinished(fn, reference, what)
+    return _reference_by_name(fn, _references(), "03")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from course_utils.checks._common import CheckFailed, as_array, call_student, ok, self_check
-from course_utils.checks._common import reference_if_unfinished as _reference_if_unfinished
+from course_utils.checks._common import reference_by_name as _reference_by_name
 
 __all__ = ["CheckFailed", "check_soft_assignment", "check_target_distribution", "check_kl_loss",
            "reference_if_unfinished"]
@@ -432,9 +432,4 @@ def reference_if_unfinished(fn: Callable) -> Callable:
         "target_distribution": (dec.target_distribution, "Exercise 2 (target_distribution)"),
         "kl_loss": (_kl_reference, "Exercise 3 (kl_loss)"),
     }
-    name = getattr(fn, "__name__", None)
-    if name not in table:
-        raise ValueError(f"reference_if_unfinished: no week-04 exercise is called {name!r}; expected one of "
-                         f"{sorted(table)} (pass the function itself, e.g. `kl_loss = checks.reference_if_unfinished(kl_loss)`).")
-    reference, what = table[name]
-    return _reference_if_unfinished(fn, reference, what)
+    return _reference_by_name(fn, table, "04")
