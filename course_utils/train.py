@@ -234,6 +234,7 @@ def append_history(history: dict[str, list], epoch: int, logs: Mapping[str, Any]
 
 def ae_objective(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``loss_fn`` for ``fit``: the squared reconstruction error of an autoencoder."""
+    _require_output(model, "pixels", "the squared error (ae_objective)")
     return reconstruction_loss(x, model(x))
 
 
@@ -550,16 +551,29 @@ def _train_config(kind: str, X: torch.Tensor, hidden: Sequence[int], latent_dim:
     }
 
 
+def _require_output(model: nn.Module, wanted: str, loss: str) -> None:
+    """A loss must match what the decoder's output means (``MLPAutoencoder.output``)."""
+    got = getattr(model, "output", "pixels")
+    if got != wanted:
+        raise ValueError(
+            f"{loss} needs an autoencoder whose decoder outputs {wanted}, but this one outputs {got}: "
+            f"a {'squared error on logits' if got == 'logits' else 'cross-entropy on pixels'} is meaningless. "
+            f"Use model.reconstruction_loss(x), the loss the autoencoder was built for."
+        )
+
+
 def ae_bce_objective(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``loss_fn`` for ``fit``: binary cross-entropy of ``x`` under logits ``model(x)``, summed over
     pixels, averaged over the batch (the reconstruction term of the VAE and VaDE losses)."""
     import torch.nn.functional as F
 
+    _require_output(model, "logits", "the Bernoulli loss (ae_bce_objective)")
     return F.binary_cross_entropy_with_logits(model(x), x, reduction="none").sum(dim=1).mean()
 
 
 def ae_mse_objective(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``loss_fn`` for ``fit``: the squared error averaged over pixels and batch (Keras' ``mse``)."""
+    _require_output(model, "pixels", "the squared error (ae_mse_objective)")
     return reconstruction_loss(x, model(x)) / x[0].numel()
 
 
@@ -611,8 +625,9 @@ def pretrained_autoencoder(
         def objective(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             return loss(model, random_affine(x, generator=augment_rng, **r["augment"]))
 
-    def build() -> MLPAutoencoder:
-        return MLPAutoencoder(cfg["in_dim"], cfg["hidden"], cfg["latent_dim"])
+    def build() -> MLPAutoencoder:  # the recipe's loss decides what the decoder's output means
+        return MLPAutoencoder(cfg["in_dim"], cfg["hidden"], cfg["latent_dim"],
+                              output="logits" if r["loss"] == "bce" else "pixels")
 
     def train(model: nn.Module) -> dict:
         optimizer = None

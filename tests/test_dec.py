@@ -13,7 +13,7 @@ from course_utils import metrics
 from course_utils.config import REPO_ROOT
 from course_utils.data import load_digits
 from course_utils.models import MLPAutoencoder
-from course_utils.models.dec import (DEC, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans, kl_clustering_loss,
+from course_utils.models.dec import (DEC, DEC_DA_RECIPE, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans, kl_clustering_loss,
                                      make_dec_optimizer, soft_assignment, target_distribution, train_dec)
 from course_utils.train import TrainingDiverged
 
@@ -155,3 +155,61 @@ def test_benchmark_script_runs_one_seed(monkeypatch, tmp_path):
     assert set(out) == set(module.METHODS)
     for r in out.values():
         assert 0.0 <= r["acc"] <= 1.0 and r["seconds"] >= 0
+
+
+def test_dec_da_targets_come_from_clean_images_and_q_from_augmented_ones(digits_ae, monkeypatch):
+    """DEC-DA: every mini-batch is an augmented copy; p and the labels are computed on clean X."""
+    import course_utils.data as data_module
+
+    ae, X, y = digits_ae
+    model = DEC(ae, 10)
+    init_centers_kmeans(model, X, seed=0, n_init=5)
+    seen = {"batches": 0}
+    real = data_module.random_affine
+
+    def counting(x, **kwargs):
+        seen["batches"] += 1
+        assert x.shape[1] == X.shape[1] and kwargs["max_rotation"] == 10.0 and kwargs["max_shift"] == 0.1
+        return real(x, **kwargs)
+
+    monkeypatch.setattr(data_module, "random_affine", counting)
+    encoded = []
+    model_encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda x: encoded.append(x) or model_encode(x))
+    history = train_dec(model, X, optimizer=make_dec_optimizer(model, DEC_DA_RECIPE), batch_size=64,
+                        max_iter=120, tol=0.0, progress=False, augment=DEC_DA_RECIPE["augment"])
+    assert seen["batches"] == 120
+    # the full-set passes that make p and the labels see exactly the clean images
+    assert all(any(torch.equal(e, X[i:i + 2048]) for i in range(0, len(X), 2048)) for e in encoded)
+    assert all(np.isfinite(history["loss"])) and metrics.cluster_acc(y, model.predict(X)) > 0.4
+
+
+@pytest.mark.slow
+def test_idec_on_bernoulli_pretraining_does_not_fall_below_its_kmeans_start(tmp_path, monkeypatch):
+    """IDEC takes its reconstruction term from the autoencoder (BCE on logits for ``bce-aug``).
+
+    With the squared error it used to apply to every decoder, the same run tears the embedding
+    apart (the control below: ACC falls far below the k-means start).
+    """
+    from course_utils.data import load_mnist
+    from course_utils.train import pretrained_autoencoder
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    X, y = load_mnist("test", limit=2000)
+    y = y.numpy()
+    ae = pretrained_autoencoder(X, 10, (256, 256, 1024), epochs=30, recipe="bce-aug", seed=0,
+                                progress=False, verbose=False)
+    assert ae.output == "logits"
+    results = {}
+    for output in ("logits", "pixels"):           # "pixels": the old squared error on logits
+        torch.manual_seed(0)
+        model = DEC(ae, 10, keep_decoder=True)
+        model.output = output
+        start = metrics.cluster_acc(y, init_centers_kmeans(model, X, seed=0))
+        train_dec(model, X, gamma=IDEC_RECIPE["gamma"], optimizer=make_dec_optimizer(model, IDEC_RECIPE),
+                  batch_size=256, tol=IDEC_RECIPE["tol"], max_iter=600, progress=False)
+        results[output] = (start, metrics.cluster_acc(y, model.predict(X)))
+    start, end = results["logits"]
+    assert end >= start, f"IDEC fell from its k-means start {start:.3f} to {end:.3f}"
+    bad_start, bad_end = results["pixels"]
+    assert bad_end < bad_start - 0.05, results     # the test can tell the two apart

@@ -344,7 +344,7 @@ def test_pretraining_recipes(cache_dir):
 
 
 def test_bce_objective_reads_the_output_as_logits():
-    model = MLPAutoencoder(6, (4,), 2)
+    model = MLPAutoencoder(6, (4,), 2, output="logits")
     x = torch.rand(5, 6)
     logits = model(x)
     want = -(x * torch.log(torch.sigmoid(logits)) + (1 - x) * torch.log(1 - torch.sigmoid(logits))).sum(1).mean()
@@ -355,3 +355,33 @@ def test_mse_objective_is_the_per_pixel_mean():
     model = MLPAutoencoder(6, (4,), 2)
     x = torch.rand(5, 6)
     assert torch.isclose(train.ae_mse_objective(model, x), ((model(x) - x) ** 2).mean())
+
+
+def test_the_reconstruction_loss_travels_with_the_autoencoder():
+    x = torch.rand(5, 6)
+    pixels, logits = MLPAutoencoder(6, (4,), 2), MLPAutoencoder(6, (4,), 2, output="logits")
+    assert torch.isclose(pixels.reconstruction_loss(x), ((pixels(x) - x) ** 2).mean())
+    assert torch.isclose(logits.reconstruction_loss(x),
+                         torch.nn.functional.binary_cross_entropy_with_logits(logits(x), x))
+    assert torch.allclose(logits.reconstruct(x), torch.sigmoid(logits(x)))
+    assert torch.allclose(pixels.reconstruct(x), pixels(x))
+    # a squared error on logits, or a cross-entropy on pixels, is refused with the reason
+    with pytest.raises(ValueError, match="squared error on logits"):
+        train.ae_mse_objective(logits, x)
+    with pytest.raises(ValueError, match="squared error on logits"):
+        train.ae_objective(logits, x)
+    with pytest.raises(ValueError, match="cross-entropy on pixels"):
+        train.ae_bce_objective(pixels, x)
+    with pytest.raises(ValueError, match="output="):
+        MLPAutoencoder(6, (4,), 2, output="sigmoid")
+
+
+def test_pretraining_recipe_sets_what_the_decoder_outputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    X = torch.rand(40, 16)
+    bce = train.pretrained_autoencoder(X, 2, (8,), epochs=1, recipe="bce-aug", progress=False, verbose=False)
+    mse = train.pretrained_autoencoder(X, 2, (8,), epochs=1, recipe="dec-keras", progress=False, verbose=False)
+    assert (bce.output, mse.output) == ("logits", "pixels")
+    # and after a round trip through the cache
+    again = train.pretrained_autoencoder(X, 2, (8,), epochs=1, recipe="bce-aug", progress=False, verbose=False)
+    assert again.output == "logits"

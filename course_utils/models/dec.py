@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from course_utils.models.autoencoder import MLPAutoencoder
+from course_utils.models.autoencoder import MLPAutoencoder, per_pixel_reconstruction_loss
 from course_utils.progress import tqdm
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "train_dec",
     "DEC_RECIPE",
     "IDEC_RECIPE",
+    "DEC_DA_RECIPE",
 ]
 
 
@@ -107,6 +108,7 @@ class DEC(nn.Module):
         self.latent_dim = autoencoder.latent_dim
         self.encoder = copy.deepcopy(autoencoder.encoder)
         self.decoder = copy.deepcopy(autoencoder.decoder) if keep_decoder else None
+        self.output = autoencoder.output  # what the decoder's output means: its loss comes with it
         self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.latent_dim))
 
     @property
@@ -121,6 +123,16 @@ class DEC(nn.Module):
         q = soft_assignment(z, self.centers, self.alpha)
         x_hat = self.decoder(z) if self.decoder is not None else None
         return z, q, x_hat
+
+    def reconstruction_loss(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """IDEC's ``L_r``: the pretrained autoencoder's own loss, per pixel and image (0-d).
+
+        Squared error for an autoencoder that outputs pixels, binary cross-entropy for one that
+        outputs logits (``MLPAutoencoder.output``).
+        """
+        if self.decoder is None:
+            raise ValueError("this model has no decoder (DEC); build it with keep_decoder=True (IDEC).")
+        return per_pixel_reconstruction_loss(x, out, self.output)
 
     @torch.no_grad()
     def predict_proba(self, X: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
@@ -164,6 +176,8 @@ DEC_RECIPE: dict[str, Any] = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "
 #: IDEC on MNIST (IDEC code): Adam lr 1e-3, batch 256, gamma 0.1, tol 0.1%.
 IDEC_RECIPE: dict[str, Any] = {"optimizer": "adam", "lr": 0.001, "momentum": None, "batch_size": 256,
                                "tol": 0.001, "gamma": 0.1, "max_iter": 20000}
+#: DEC-DA (DEC-DA code, FcDEC-DA): DEC's recipe, with the clustering phase on augmented images.
+DEC_DA_RECIPE: dict[str, Any] = {**DEC_RECIPE, "augment": {"max_rotation": 10.0, "max_shift": 0.1}}
 
 
 def make_dec_optimizer(model: DEC, recipe: dict[str, Any]) -> torch.optim.Optimizer:
@@ -190,6 +204,7 @@ def train_dec(
     progress: bool = True,
     desc: str = "DEC",
     loss_fns: dict[str, Callable] | None = None,
+    augment: dict[str, float] | None = None,
 ) -> dict[str, list]:
     """DEC's self-training (IDEC's when ``gamma`` is a number and the model keeps its decoder).
 
@@ -202,6 +217,11 @@ def train_dec(
     After every update ``callbacks(update, model, logs)`` are called (``update`` counts from 1;
     ``logs`` has the last interval's mean ``loss``, ``kl`` (and ``recon``), ``delta_label``, the
     fraction of labels that changed; callbacks may add entries, e.g. ``acc``).
+
+    ``augment`` (DEC-DA, Guo et al., ACML 2018): ``{"max_rotation": 10.0, "max_shift": 0.1}``
+    makes every mini-batch a randomly rotated and shifted copy of its images
+    (``data.random_affine``), so ``q`` (and IDEC's reconstruction) is computed on augmented
+    images, while the target ``p`` and the labels are computed on the clean ``X`` at every update.
 
     ``loss_fns`` lets a notebook plug in its own ``{"q": soft_assignment, "p": target_distribution,
     "kl": kl_clustering_loss}``. Returns the per-update history (``fit``'s format); it stopped on
@@ -219,6 +239,10 @@ def train_dec(
     update_interval = update_interval or math.ceil(n / batch_size)
     optimizer = optimizer or torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     generator = torch.Generator().manual_seed(int(seed))
+    if augment:
+        from course_utils.data import random_affine
+
+        augment_rng = torch.Generator().manual_seed(int(seed) + 2)
     history: dict[str, list] = {"epoch": []}
     previous: np.ndarray | None = None
     perm = torch.randperm(n, generator=generator)
@@ -258,12 +282,15 @@ def train_dec(
                 cursor = 0
             idx = perm[cursor:cursor + batch_size]
             cursor += batch_size
-            x = X[idx].to(device)
+            x = X[idx]
+            if augment:  # DEC-DA: the soft assignment of an augmented copy, the clean image's target
+                x = random_affine(x, generator=augment_rng, **augment)
+            x = x.to(device)
             z, q, x_hat = model(x)
             kl = fns["kl"](p_all[idx.to(p_all.device)], q)
             terms = {"kl": kl}
-            if gamma is not None:
-                terms["recon"] = ((x_hat - x) ** 2).mean()
+            if gamma is not None:  # the autoencoder's own loss (squared error, or BCE on logits)
+                terms["recon"] = model.reconstruction_loss(x, x_hat)
                 terms["loss"] = terms["recon"] + gamma * kl
             else:
                 terms["loss"] = kl

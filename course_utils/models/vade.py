@@ -285,13 +285,16 @@ def init_from_autoencoder(model: VaDE, ae: MLPAutoencoder, logit_scale: float | 
     - encoder trunk <- the autoencoder's hidden layers; ``mu_head`` <- its embedding layer;
     - ``logvar_head``: weights 0, bias ``logvar_init``, so every ``sigma~^2`` starts at
       ``exp(logvar_init)`` (the reference leaves this head at its random init);
-    - decoder <- the autoencoder's decoder. The autoencoder's output ``x_hat`` approximates ``x``
-      (squared error), but ``VaDE`` reads its decoder output as Bernoulli logits; with
-      ``logit_scale = s`` the last layer is mapped to ``s * (x_hat - 1/2)`` so that
-      ``sigmoid(logits)`` starts near the autoencoder's reconstruction. Default ``None``: copy as
-      is, as the reference does (in our fast-mode runs the rescaling made the first epochs worse).
+    - decoder <- the autoencoder's decoder. ``VaDE`` reads its decoder output as Bernoulli
+      logits. An autoencoder pretrained on the Bernoulli loss (``ae.output == "logits"``, recipe
+      ``"bce-aug"``) already outputs logits: it is copied as is. One pretrained on the squared
+      error (``ae.output == "pixels"``) outputs ``x_hat ≈ x``; with ``logit_scale = s`` its last
+      layer is mapped to ``s * (x_hat - 1/2)`` so that ``sigmoid(logits)`` starts near its
+      reconstruction. Default ``None``: copy as is, as the reference does (in our fast-mode runs
+      the rescaling made the first epochs worse; the first VaDE epoch then pays for the change
+      of loss, which is why the full mode pretrains with the Bernoulli loss).
 
-    The sizes must match (``ValueError`` otherwise).
+    The sizes must match, and ``logit_scale`` is for a pixel decoder only (``ValueError`` otherwise).
     """
     if (ae.in_dim, tuple(ae.hidden), ae.latent_dim) != (model.in_dim, tuple(model.hidden), model.latent_dim):
         raise ValueError(
@@ -299,6 +302,9 @@ def init_from_autoencoder(model: VaDE, ae: MLPAutoencoder, logit_scale: float | 
             f"differ from VaDE's (in_dim={model.in_dim}, hidden={tuple(model.hidden)}, "
             f"latent_dim={model.latent_dim}); pretrain with the same sizes."
         )
+    if logit_scale is not None and getattr(ae, "output", "pixels") == "logits":
+        raise ValueError("logit_scale maps a decoder that outputs pixels to logits, but this autoencoder "
+                         "already outputs logits (it was pretrained on the Bernoulli loss); leave it None.")
     ae_enc = [m for m in ae.encoder if isinstance(m, nn.Linear)]
     vade_enc = [m for m in model.encoder if isinstance(m, nn.Linear)]
     for src, dst in zip(ae_enc[:-1], vade_enc):
