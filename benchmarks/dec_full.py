@@ -1,14 +1,16 @@
-"""Full-mode DEC and IDEC on MNIST: raw-pixel k-means, AE + k-means, DEC, IDEC, for several seeds.
+"""Full-mode DEC, IDEC and DEC-DA on MNIST: pixel k-means, AE + k-means, DEC, IDEC, DEC-DA, per seed.
 
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 COURSE_DATA_DIR=../shared/data python benchmarks/dec_full.py --seeds 0 1 2
 
 For every seed: k-means (10 restarts) on the raw pixels; the autoencoder from the shared cached step
-``train.pretrained_autoencoder`` (default recipe ``"dec-keras"``: SGD lr 1, momentum 0.9, batch 256,
-300 epochs on the per-pixel squared error; the seed is part of its cache key); k-means (20 restarts)
-on its embedding (AE + k-means, which also places the centres); then DEC (SGD 0.01, momentum 0.9,
-KL only, decoder dropped) and IDEC (Adam 1e-3, L_r + 0.1 L_c, decoder kept) from that same start,
+``train.pretrained_autoencoder`` (default recipe ``"bce-aug"``: Adam 1e-3, batch 256, 150 epochs on
+the Bernoulli loss of randomly rotated and shifted images; ``--recipe dec-keras`` for DEC-keras' SGD
+recipe; the seed is part of its cache key); k-means (20 restarts) on its embedding (AE + k-means,
+which also places the centres); then DEC (SGD 0.01, momentum 0.9, KL only, decoder dropped), IDEC
+(Adam 1e-3, L_r + 0.1 L_c with L_r the autoencoder's own loss, decoder kept) and DEC-DA (DEC's
+recipe on augmented mini-batches, target from the clean images) from that same start,
 with the target distribution recomputed on the whole set every ``--update-interval`` iterations
 (default: once per pass, ceil(N / 256); DEC-keras uses 140 on 70,000 images) and a stop when
 fewer than 0.1% of the labels change between two updates. Prints ACC / NMI /
@@ -27,10 +29,13 @@ from sklearn.cluster import KMeans
 
 from course_utils import config, data
 from course_utils.metrics import evaluate, format_metrics
-from course_utils.models.dec import DEC, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans, make_dec_optimizer, train_dec
+from course_utils.models.dec import (DEC, DEC_DA_RECIPE, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans,
+                                     make_dec_optimizer, train_dec)
 from course_utils.train import AE_RECIPES, pretrained_autoencoder
 
-METHODS = ("k-means (pixels)", "AE + k-means", "DEC", "IDEC")
+METHODS = ("k-means (pixels)", "AE + k-means", "DEC", "IDEC", "DEC-DA")
+#: (name, recipe, keep the decoder) of the clustering phases, all from the same AE + k-means start
+PHASES = (("DEC", DEC_RECIPE, False), ("IDEC", IDEC_RECIPE, True), ("DEC-DA", DEC_DA_RECIPE, False))
 
 
 def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace) -> dict[str, dict]:
@@ -42,7 +47,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
     config.seed_everything(seed)
     ae = pretrained_autoencoder(X, epochs=args.ae_epochs, seed=seed, recipe=args.recipe, progress=False)
     t_ae = time.perf_counter() - t0
-    for name, recipe, keep in (("DEC", DEC_RECIPE, False), ("IDEC", IDEC_RECIPE, True)):
+    for name, recipe, keep in PHASES:
         t0 = time.perf_counter()
         torch.manual_seed(seed)
         model = DEC(ae, 10, keep_decoder=keep)
@@ -55,14 +60,14 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
         def report(update: int, m: DEC, logs: dict, name: str = name) -> None:
             if update % args.every == 0:
                 logs.update(evaluate(y, m.predict(X)))
-                print(f"seed {seed} {name:<4} update {update:4d}  delta {logs['delta_label']:.4f}  "
+                print(f"seed {seed} {name:<6} update {update:4d}  delta {logs['delta_label']:.4f}  "
                       f"{format_metrics({k: logs[k] for k in ('acc', 'nmi', 'ari')})}", flush=True)
 
         history = train_dec(model, X, gamma=recipe["gamma"], optimizer=make_dec_optimizer(model, recipe),
                             batch_size=recipe["batch_size"], tol=recipe["tol"],
                             max_iter=getattr(args, "max_iter", None) or recipe["max_iter"],
                             update_interval=args.update_interval, seed=seed, callbacks=[report], progress=False,
-                            desc=f"{name} seed {seed}")
+                            desc=f"{name} seed {seed}", augment=recipe.get("augment"))
         result = evaluate(y, model.predict(X))
         result.update(seconds=time.perf_counter() - t0, updates=len(history["epoch"]),
                       converged=bool(history["delta_label"] and history["delta_label"][-1] < recipe["tol"]))
@@ -76,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--split", default="test", choices=["test", "train", "all"])
-    parser.add_argument("--recipe", default="dec-keras", choices=sorted(AE_RECIPES))
+    parser.add_argument("--recipe", default="bce-aug", choices=sorted(AE_RECIPES))
     parser.add_argument("--ae-epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--update-interval", type=int, default=0,
                         help="iterations between target updates (default 0: one pass over the data; "
