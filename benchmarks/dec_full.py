@@ -50,7 +50,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
     for name, recipe, keep in PHASES:
         t0 = time.perf_counter()
         torch.manual_seed(seed)
-        model = DEC(ae, 10, keep_decoder=keep)
+        model = DEC(ae, 10, keep_decoder=keep).to(config.get_device())
         km_labels = init_centers_kmeans(model, X, seed=seed)
         if "AE + k-means" not in out:
             out["AE + k-means"] = {**evaluate(y, km_labels), "seconds": t_ae + time.perf_counter() - t0}
