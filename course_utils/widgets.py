@@ -404,7 +404,7 @@ class LatentExplorer(_SliderView):
         """(M, 2) positions of the drawn points at ``epoch``: one PCA for all snapshots."""
         if self.method != "pca":
             return self.snapshots[epoch]["xy"]
-        if getattr(self, "_shared", None) is None:
+        if self._shared is None:
             from sklearn.decomposition import PCA
 
             stacked = np.concatenate([self.snapshots[e]["Z"] for e in self.epochs]).astype(np.float64)
