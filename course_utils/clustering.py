@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["assign_clusters", "update_centers", "e_step", "m_step"]
+__all__ = ["assign_clusters", "update_centers", "e_step", "m_step", "fit_diag_gmm"]
 
 
 def assign_clusters(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -78,3 +78,29 @@ def m_step(X: np.ndarray, resp: np.ndarray,
     means = (resp.T @ X) / N_k[:, None]
     variances = np.maximum((resp.T @ X ** 2) / N_k[:, None] - means ** 2, 0.0) + reg
     return weights, means, variances
+
+
+def fit_diag_gmm(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_restarts: int = 0,
+                 reg_covar: float = 1e-6, n_init: int = 1):
+    """scikit-learn's ``GaussianMixture(n_clusters, covariance_type="diag")`` fitted on ``Z: (N, d)``.
+
+    Used by every week that fits a mixture to learned codes (AE/VAE + GMM, VaDE's start, the
+    adversarial mixture prior of week 05). With ``kmeans_restarts > 0`` EM starts from the best of
+    that many k-means runs (``means_init``) instead of scikit-learn's single k-means start, which on
+    well-separated codes often stops in a worse partition. Fitted in float64 with
+    ``random_state=seed``; returns the fitted mixture.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2:
+        raise ValueError(f"Z has shape {Z.shape}; expected (N, d) codes.")
+    if not np.isfinite(Z).all():
+        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
+    means_init = None
+    if kmeans_restarts > 0:
+        from sklearn.cluster import KMeans
+
+        means_init = KMeans(n_clusters, n_init=kmeans_restarts, random_state=seed).fit(Z).cluster_centers_
+    return GaussianMixture(n_clusters, covariance_type="diag", random_state=seed, reg_covar=reg_covar,
+                           n_init=n_init, means_init=means_init).fit(Z)

@@ -274,20 +274,22 @@ def encode_dataset(model: nn.Module, X: torch.Tensor, batch_size: int = 1024) ->
 
 
 def cluster_latent(Z: torch.Tensor | np.ndarray, n_clusters: int = 10, method: str = "gmm",
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, kmeans_restarts: int = 0) -> np.ndarray:
     """Cluster ids ``(N,)`` of points ``Z: (N, d)``.
 
     ``method``: ``"gmm"`` (scikit-learn ``GaussianMixture``, diagonal covariances, k-means
-    initialisation) or ``"kmeans"`` (``KMeans``, 10 restarts). Computed in float64, so the result
-    does not depend on the float32 rounding of ``Z``'s producer beyond its values.
+    initialisation) or ``"kmeans"`` (``KMeans``, 10 restarts). With ``kmeans_restarts > 0`` the
+    mixture's EM starts from the best of that many k-means runs (``means_init``) instead of
+    scikit-learn's single k-means start (as ``models.init_gmm_from_latent``). Computed in float64,
+    so the result does not depend on the float32 rounding of ``Z``'s producer beyond its values.
     """
     Z = np.asarray(Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else Z, dtype=np.float64)
     if not np.isfinite(Z).all():
         raise ValueError("Z contains NaN or inf; the model has probably diverged.")
     if method == "gmm":
-        from sklearn.mixture import GaussianMixture
+        from course_utils.clustering import fit_diag_gmm
 
-        return GaussianMixture(n_clusters, covariance_type="diag", random_state=seed).fit_predict(Z)
+        return fit_diag_gmm(Z, n_clusters, seed=seed, kmeans_restarts=kmeans_restarts).predict(Z)
     if method == "kmeans":
         from sklearn.cluster import KMeans
 

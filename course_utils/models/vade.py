@@ -331,20 +331,13 @@ def init_gmm_from_latent(model: VaDE, Z: torch.Tensor | np.ndarray, seed: int = 
     scikit-learn's single k-means start, which on well-separated codes often stops in a worse
     partition. Returns the fitted mixture.
     """
-    from sklearn.mixture import GaussianMixture
+    from course_utils.clustering import fit_diag_gmm
 
     Z = np.asarray(Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else Z, dtype=np.float64)
     if Z.ndim != 2 or Z.shape[1] != model.latent_dim:
         raise ValueError(f"Z has shape {Z.shape}; expected (N, {model.latent_dim}) latent means.")
-    if not np.isfinite(Z).all():
-        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
-    means_init = None
-    if kmeans_restarts > 0:
-        from sklearn.cluster import KMeans
-
-        means_init = KMeans(model.n_clusters, n_init=kmeans_restarts, random_state=seed).fit(Z).cluster_centers_
-    gmm = GaussianMixture(model.n_clusters, covariance_type="diag", random_state=seed,
-                          reg_covar=reg_covar, n_init=n_init, means_init=means_init).fit(Z)
+    gmm = fit_diag_gmm(Z, model.n_clusters, seed=seed, kmeans_restarts=kmeans_restarts, reg_covar=reg_covar,
+                       n_init=n_init)
     with torch.no_grad():
         dtype, device = model.mu_c.dtype, model.mu_c.device
         model.pi_logits.copy_(torch.as_tensor(np.log(gmm.weights_), dtype=dtype, device=device))
