@@ -1,9 +1,12 @@
 """Live views for training loops: thin ipywidgets wrappers over ``course_utils.viz``.
 
-- ``TrainingMonitor``: per-epoch metric curves redrawn in place, plus a progress bar.
+- ``TrainingMonitor``: per-epoch metric curves redrawn in place, plus a progress bar; with
+  ``show_samples``, a mosaic of the latest generated images next to the curves.
 - ``LatentExplorer``: snapshots of a latent space during training, browsed with an epoch slider.
 - ``DecoderExplorer``: sliders over a 2-D latent code that decode an image live, next to the
   data's latent codes.
+- ``CodeGridExplorer``: InfoGAN's code grid (one row per value of the categorical code, one
+  continuous code varied along the columns), with sliders for the other codes and the noise.
 
 All leave an ordinary PNG image in the notebook when they are done, so a notebook run
 headless (CI, nbval) or rendered on GitHub still shows the result, and neither needs widget
@@ -34,7 +37,7 @@ from matplotlib.figure import Figure
 from course_utils import viz
 from course_utils.metrics import as_labels, cluster_mapping, evaluate, format_metrics
 
-__all__ = ["TrainingMonitor", "LatentExplorer", "DecoderExplorer", "in_notebook"]
+__all__ = ["TrainingMonitor", "LatentExplorer", "DecoderExplorer", "CodeGridExplorer", "in_notebook"]
 
 
 def in_notebook() -> bool:
@@ -136,6 +139,60 @@ def _to_float(name: str, value: Any) -> float | None:
     return float(value)
 
 
+def _image_stack(images: Any, name: str) -> np.ndarray:
+    """Grey images ``(M, H*W)`` (H*W a square), ``(M, H, W)`` or ``(M, 1, H, W)`` with values in
+    ``[0, 1]`` (NumPy or torch) as a float64 ``(M, H, W)`` array; a clear error for anything else."""
+    if images is None or isinstance(images, (str, bytes, Mapping)):
+        raise TypeError(f"{name} is a {type(images).__name__}; expected an array or tensor of images.")
+    try:
+        arr = viz.to_numpy(images, name)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} cannot be read as an array of images ({exc}).") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected numbers (images with values in [0, 1]).")
+    shape = arr.shape
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side != arr.shape[1] or side == 0:
+            raise ValueError(
+                f"{name} has shape {shape}: flat images need H*W to be a square (784 = 28x28), but "
+                f"{arr.shape[1]} is not a square. Pass (M, H, W) images."
+            )
+        arr = arr.reshape(len(arr), side, side)
+    if arr.ndim != 3 or 0 in arr.shape[1:]:
+        raise ValueError(
+            f"{name} has shape {shape}; expected grey images (M, H*W), (M, H, W) or (M, 1, H, W)."
+        )
+    if len(arr) == 0:
+        raise ValueError(f"{name} holds no images (shape {shape}); expected at least one.")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf; the generator has probably diverged (check the losses).")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -1e-4 or hi > 1.0 + 1e-4:
+        raise ValueError(
+            f"{name} has values from {lo:.3g} to {hi:.3g}; expected images in [0, 1]. For a generator "
+            "ending in tanh (values in [-1, 1]) pass (x + 1) / 2; for logits, torch.sigmoid(x)."
+        )
+    return np.clip(arr, 0.0, 1.0)
+
+
+_MAX_SAMPLES = 64   # images drawn by TrainingMonitor.show_samples
+_SAMPLES_PER_ROW = 8
+
+
+def _sample_mosaic(images: np.ndarray) -> np.ndarray:
+    """``(M, H, W)`` images as one mosaic, ``_SAMPLES_PER_ROW`` per row; empty tiles are white."""
+    m, h, w = images.shape
+    cols = min(m, _SAMPLES_PER_ROW)
+    rows = math.ceil(m / cols)
+    tiles = np.ones((rows * cols, h, w))
+    tiles[:m] = images
+    return viz.image_mosaic(tiles.reshape(rows, cols, h, w))
+
+
 class TrainingMonitor:
     """Live metric curves and a progress bar for a training loop.
 
@@ -154,6 +211,9 @@ class TrainingMonitor:
     widgets and puts one static PNG of the final curves where they were. Outside a kernel only the
     history and a text bar are kept. ``close()`` returns the final figure; in a notebook, end the
     cell with ``mon.close();`` (semicolon) or use ``with``, else the figure shows twice.
+
+    ``show_samples(images, caption)`` (e.g. a GAN's samples after each epoch) adds one panel right
+    of the curves with the latest images as a mosaic; the live view and the final figure show it.
     """
 
     def __init__(
@@ -183,6 +243,8 @@ class TrainingMonitor:
         # ignores display updates) sees the same text/plain as the saved notebook
         self._text = f"<training curves: {title}>" if title else "<training curves>"
         self._final_figure: Figure | None = None
+        self.samples: np.ndarray | None = None   # the latest show_samples images, (M, H, W)
+        self.samples_caption = ""
         self._widgets = _widgets_available()
         self._handle = None
         self._output = None
@@ -227,14 +289,56 @@ class TrainingMonitor:
         if self._widgets and len(self.epochs) % self.every == 0:
             self._redraw()
 
+    def show_samples(self, images: Any, caption: str = "") -> None:
+        """Show ``images`` (e.g. generated samples) next to the curves, titled ``caption``.
+
+        ``images``: ``(M, H*W)`` with H*W a square, ``(M, H, W)`` or ``(M, 1, H, W)``, NumPy or
+        torch, values in ``[0, 1]``; the first 64 are drawn, 8 per row. Each call replaces the
+        previous images; the live view is redrawn (as by ``update``: every ``every`` updates) and
+        the final figure of ``close()`` shows the last images given.
+        """
+        if self.closed:
+            raise RuntimeError("This TrainingMonitor is closed; create a new one for another run.")
+        if not isinstance(caption, str):
+            raise TypeError(f"caption={caption!r} is a {type(caption).__name__}; expected a str.")
+        self.samples = _image_stack(images, "images")[:_MAX_SAMPLES].copy()
+        self.samples_caption = caption
+        if self._widgets and len(self.epochs) % self.every == 0:
+            self._redraw()
+
+    def _draw_samples(self, ax: Any) -> None:
+        ax.imshow(_sample_mosaic(self.samples), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(self.samples_caption or "samples", fontsize="medium")
+
     def figure(self) -> Figure:
-        """The metric curves recorded so far (a new figure each call)."""
+        """The metric curves recorded so far (a new figure each call), and the latest samples."""
+        if self.samples is not None:
+            return self._figure_with_samples()
         if not self.history:  # metrics=() and nothing recorded
             fig = viz.NotebookFigure(figsize=(4.0, 1.0))
             fig.text(0.5, 0.5, "no values recorded", ha="center", va="center")
             return fig
         return viz.metric_curves(self.history, x=self.epochs, title=self.title or None,
                                  x_label=self.x_label)
+
+    def _figure_with_samples(self) -> Figure:
+        """The curves laid out as ``viz.metric_curves`` does, plus one column with the samples."""
+        names = list(self.history)
+        ncols = min(len(names), 3)
+        nrows = math.ceil(len(names) / ncols) if names else 1
+        height = 2.9 * nrows
+        mosaic_h, mosaic_w = _sample_mosaic(self.samples).shape
+        samples_width = float(np.clip(min(height, 4.5) * mosaic_w / mosaic_h, 1.5, 6.0))
+        fig = viz.NotebookFigure(figsize=(4.0 * ncols + samples_width, height), layout="constrained")
+        grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[4.0] * ncols + [samples_width])
+        if names:
+            axes = [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(len(names))]
+            viz.metric_curves(self.history, x=self.epochs, axes=axes, x_label=self.x_label)
+        self._draw_samples(fig.add_subplot(grid[:, ncols]))
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
 
     def _redraw(self) -> None:
         self._output.outputs = (_png_output(self.figure(), self._text),)
@@ -764,3 +868,234 @@ class DecoderExplorer(_SliderView):
 
     def __repr__(self) -> str:
         return f"DecoderExplorer({len(self.Z)} codes, z_range={self.z_range}, grid_size={self.grid_size})"
+
+
+_CODE_GRID_TEXT = "<code grid explorer: sliders; static overview below>"
+
+
+def _check_int(name: str, value: Any, minimum: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r}; expected {what}, an int >= {minimum}.")
+    return int(value)
+
+
+class CodeGridExplorer(_SliderView):
+    """InfoGAN's code grid: one row per value of the categorical code, a continuous code varied
+    along the columns, the other codes and the noise held fixed.
+
+    ``decode``: ``decode(cat, cont, noise) -> images`` with ``cat: (M,)`` int64 category indices,
+    ``cont: (M, n_continuous)`` float32 continuous codes and ``noise: (M, noise_dim)`` float32
+    (``(M, 0)`` when ``noise_dim`` is 0), all NumPy arrays; images ``(M, H*W)``, ``(M, H, W)`` or
+    ``(M, 1, H, W)`` in ``[0, 1]`` (NumPy or torch), one per row of the codes.
+    ``code_range``: the values the varied code runs through (``n_columns`` of them, evenly
+    spaced) and the range of the sliders. ``seed``: the noise of ``static_figure()`` and the
+    default of ``grid``. ``row_order``: the categories in the order of the rows (a permutation of
+    ``range(n_categories)``, e.g. sorted by the digit each category is matched to); rows are
+    labelled with the category index itself.
+
+    ``grid(vary, fixed, noise_seed)`` returns the images, ``figure(...)`` draws them as one mosaic,
+    ``static_figure()`` draws one panel per continuous code. ``show()`` displays a choice of the
+    varied code, one slider per continuous code (the fixed values; the varied one is disabled),
+    a noise-seed slider (when ``noise_dim > 0``) and the live grid, then the static figure, so a
+    headless run keeps a picture; ``close()`` closes the widgets. Outside a kernel ``show()`` does
+    nothing; the figures are still available.
+    """
+
+    _TEXT = _CODE_GRID_TEXT
+
+    def __init__(
+        self,
+        decode: Any,
+        n_categories: int,
+        n_continuous: int = 2,
+        noise_dim: int = 0,
+        code_range: Sequence[float] = (-2.0, 2.0),
+        n_columns: int = 9,
+        title: str = "",
+        seed: int = 0,
+        row_order: Sequence[int] | None = None,
+    ) -> None:
+        if not callable(decode):
+            raise TypeError(
+                f"decode must be a function (cat, cont, noise) -> images, got {type(decode).__name__}."
+            )
+        self.n_categories = _check_int("n_categories", n_categories, 1, "the number of categories")
+        self.n_continuous = _check_int("n_continuous", n_continuous, 1, "the number of continuous codes")
+        self.noise_dim = _check_int("noise_dim", noise_dim, 0, "the size of the noise vector")
+        self.n_columns = _check_int("n_columns", n_columns, 2, "the number of values of the varied code")
+        try:
+            lo, hi = (float(v) for v in code_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"code_range={code_range!r}; expected (min, max), two numbers.") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"code_range={code_range!r}; expected (min, max) with min < max.")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed={seed!r}; expected an int.")
+        if row_order is None:
+            order = np.arange(self.n_categories)
+        else:
+            order = np.asarray(viz.to_numpy(row_order, "row_order"))
+            if (order.ndim != 1 or order.dtype.kind not in "iu"
+                    or sorted(order.tolist()) != list(range(self.n_categories))):
+                raise ValueError(
+                    f"row_order={row_order!r}; expected each category index 0..{self.n_categories - 1} "
+                    "once, in the order of the rows."
+                )
+        self.decode = decode
+        self.code_range = (lo, hi)
+        self.title = title
+        self.seed = int(seed)
+        self.row_order = order.astype(np.int64)
+        self._widgets: list[Any] = []
+        self._handle = None
+
+    # -- decoding --------------------------------------------------------------------------
+    @property
+    def values(self) -> np.ndarray:
+        """The ``n_columns`` values the varied code takes, from ``code_range[0]`` to ``code_range[1]``."""
+        return np.linspace(self.code_range[0], self.code_range[1], self.n_columns)
+
+    def _codes(self, vary: int, fixed: Sequence[float] | None) -> tuple[int, np.ndarray]:
+        if isinstance(vary, bool) or not isinstance(vary, (int, np.integer)) or not 0 <= vary < self.n_continuous:
+            raise ValueError(
+                f"vary={vary!r}; expected the index of a continuous code, 0..{self.n_continuous - 1}."
+            )
+        if fixed is None:
+            base = np.zeros(self.n_continuous)
+        else:
+            base = np.asarray(viz.to_numpy(fixed, "fixed"), dtype=np.float64)
+            if base.shape != (self.n_continuous,) or not np.isfinite(base).all():
+                raise ValueError(
+                    f"fixed={fixed!r}; expected {self.n_continuous} finite numbers, one per continuous code "
+                    "(the entry of the varied code is ignored)."
+                )
+        return int(vary), base
+
+    def noise(self, noise_seed: int | None = None) -> np.ndarray:
+        """The ``(noise_dim,)`` float32 noise vector of a grid: N(0, I) drawn with
+        ``np.random.default_rng(noise_seed)`` (``seed`` when None)."""
+        rng = np.random.default_rng(self.seed if noise_seed is None else int(noise_seed))
+        return rng.standard_normal(self.noise_dim).astype(np.float32)
+
+    def grid(self, vary: int = 0, fixed: Sequence[float] | None = None, noise_seed: int | None = None) -> np.ndarray:
+        """``(n_categories, n_columns, H, W)`` images: row k has category ``row_order[k]``, column j
+        sets continuous code ``vary`` to ``values[j]`` and the others to ``fixed`` (default 0); every
+        image has the same noise vector (``noise(noise_seed)``)."""
+        vary, base = self._codes(vary, fixed)
+        rows, cols = self.n_categories, self.n_columns
+        m = rows * cols
+        cat = np.repeat(self.row_order, cols).astype(np.int64)            # row-major: k * cols + j
+        cont = np.tile(base, (m, 1)).astype(np.float32)
+        cont[:, vary] = np.tile(self.values, rows)
+        noise = np.tile(self.noise(noise_seed), (m, 1)).reshape(m, self.noise_dim)
+        out = self.decode(cat, cont, noise)
+        if out is None:
+            raise TypeError("decode returned None; it must return the images (did you forget `return`?).")
+        try:
+            count = len(out)
+        except TypeError:
+            count = None
+        if count is not None and count != m:
+            raise ValueError(
+                f"decode returned {count} images for {m} codes; expected one image per row of cat, cont and noise."
+            )
+        images = _image_stack(out, "decode(cat, cont, noise)")
+        return images.reshape(rows, cols, *images.shape[1:])
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _draw(self, ax: Any, vary: int, fixed: Sequence[float] | None, noise_seed: int | None,
+              title: str) -> None:
+        images = self.grid(vary, fixed, noise_seed)
+        viz.latent_traversal(images, self.values, row_labels=[f"c = {k}" for k in self.row_order], ax=ax)
+        lo, hi = self.code_range
+        ax.set_xlabel(f"c{vary + 1}: {lo:g} ... {hi:g}", fontsize="small")
+        ax.set_title(title, fontsize="medium")
+
+    def _figsize(self, panels: int) -> tuple[float, float]:
+        return (panels * (0.5 * self.n_columns + 0.9) + 0.2, 0.5 * self.n_categories + 1.2)
+
+    def figure(self, vary: int = 0, fixed: Sequence[float] | None = None, noise_seed: int | None = None) -> Figure:
+        """The code grid for one varied code, the other codes at ``fixed``, one noise vector."""
+        vary, base = self._codes(vary, fixed)
+        parts = [f"c{i + 1} = {base[i]:.2f}" for i in range(self.n_continuous) if i != vary]
+        if self.noise_dim:
+            parts.append(f"noise seed {self.seed if noise_seed is None else int(noise_seed)}")
+        title = f"varying c{vary + 1}" + (f" ({', '.join(parts)})" if parts else "")
+        fig = viz.NotebookFigure(figsize=self._figsize(1), layout="constrained")
+        self._draw(fig.add_subplot(), vary, base, noise_seed, title)
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
+
+    def static_figure(self) -> Figure:
+        """One panel per continuous code, varied in turn; the others at 0, the noise of ``seed``."""
+        n = self.n_continuous
+        fig = viz.NotebookFigure(figsize=self._figsize(n), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, n))
+        for i, ax in enumerate(axes):
+            rest = " (others 0)" if n > 1 else ""
+            self._draw(ax, i, None, None, f"varying c{i + 1}{rest}")
+        if self.title:
+            fig.suptitle(self.title)
+        return fig
+
+    def live_png(self, vary: int = 0, fixed: Sequence[float] | None = None, noise_seed: int | None = None) -> bytes:
+        """PNG of ``figure(vary, fixed, noise_seed)``: what the live view shows."""
+        return viz.figure_to_png(self.figure(vary, fixed, noise_seed))
+
+    def show(self) -> None:
+        """Display the code choice, the sliders and the live grid, then the static overview figure.
+
+        Outside a Jupyter kernel this does nothing (use ``static_figure()`` or ``figure(...)``).
+        """
+        if not in_notebook():
+            return
+        if _widgets_available():
+            import ipywidgets
+
+            self._close_widgets()
+            lo, hi = self.code_range
+            names = [f"c{i + 1}" for i in range(self.n_continuous)]
+            vary = ipywidgets.ToggleButtons(
+                options=[(name, i) for i, name in enumerate(names)], value=0, description="vary",
+                style={"button_width": "4em"},
+            )
+            sliders = [
+                ipywidgets.FloatSlider(
+                    value=0.0, min=lo, max=hi, step=(hi - lo) / 100, description=name, disabled=(i == 0),
+                    readout_format=".2f", continuous_update=False, layout=ipywidgets.Layout(width="60%"),
+                )
+                for i, name in enumerate(names)
+            ]
+            noise = None
+            if self.noise_dim:
+                noise = ipywidgets.IntSlider(
+                    value=self.seed if 0 <= self.seed <= 99 else 0, min=0, max=99, description="noise",
+                    continuous_update=False, layout=ipywidgets.Layout(width="60%"),
+                )
+            output = ipywidgets.Output()
+
+            def redraw(change: Any = None) -> None:
+                i = vary.value
+                for k, slider in enumerate(sliders):
+                    slider.disabled = k == i   # the varied code runs along the columns
+                fixed = [slider.value for slider in sliders]
+                seed = noise.value if noise is not None else None
+                png = base64.b64encode(self.live_png(i, fixed, seed)).decode("ascii")
+                text = f"<code grid: c{i + 1} varied" + (f", noise seed {seed}>" if noise is not None else ">")
+                output.outputs = ({"output_type": "display_data", "metadata": {},
+                                   "data": {"image/png": png, "text/plain": text}},)
+
+            redraw()
+            controls = [vary, *sliders] + ([noise] if noise is not None else [])
+            for control in controls:
+                control.observe(redraw, names="value")
+            box = ipywidgets.VBox([*controls, output])
+            self._show_box(box)
+        _display_png(self.static_figure(), "<code grid: one row per categorical value>")
+
+    def __repr__(self) -> str:
+        return (
+            f"CodeGridExplorer({self.n_categories} categories, {self.n_continuous} continuous codes, "
+            f"noise_dim={self.noise_dim}, code_range={self.code_range}, n_columns={self.n_columns})"
+        )

@@ -10,6 +10,9 @@ models train live), and checked in the page:
   and when training ends one static image is left and the widgets are gone;
 - the week-02 ``DecoderExplorer``: dragging a slider changes the decoded image;
 - the week-03 ``LatentExplorer``: dragging the epoch slider changes the scatter plot;
+- week 05: the training monitors with their sample mosaics (``show_samples``) redraw in place
+  like the others, and dragging the ``CodeGridExplorer``'s noise slider and a continuous-code
+  slider changes its code grid;
 - no cell shows an error, a text progress bar or a widget that failed to render.
 
 Screenshots of each widget land in ``test-artifacts/browser/`` (git-ignored), also when a check
@@ -413,3 +416,59 @@ def test_week03_monitor_and_latent_explorer(notebook_page, lab, artifacts):
           f"monitors (cell: epoch counts seen, plots seen, frames on screen) "
           f"{[(t.index, t.counts, len(t.plots), nb.frames.get(str(t.index), {}).get('frames')) for t in nb.monitors.values()]}; "
           f"screenshots in {artifacts}")
+
+
+def test_week05_monitor_and_code_grid_explorer(notebook_page, lab, artifacts):
+    nb = Notebook(notebook_page, lab, "05_gan_clustering.ipynb", artifacts)
+    started = time.monotonic()
+    nb.open()
+    nb.run_all()
+    nb.check_outputs()
+    nb.check_monitors(expected=6)   # GAN, CatGAN K = 10 and K = 20, InfoGAN, DAC, AAE (all through `run`)
+    nb.check_progress_bars(expected=0)   # the autoencoder of DAC trains with progress=False
+
+    # the explorer's cell: "vary" c1/c2/... (toggle buttons: only CodeGridExplorer has them), one
+    # slider per continuous code, a noise slider, the live grid; then the static overview
+    cell = notebook_page.locator(".jp-Notebook .jp-CodeCell").filter(
+        has=notebook_page.locator(".widget-toggle-buttons")).filter(has=notebook_page.locator(".widget-slider"))
+    if cell.count() != 1:
+        nb.fail("code-grid", f"expected one cell showing the CodeGridExplorer's controls; found {cell.count()}")
+    cell = cell.first
+    view = nb.widget_output(cell)
+    view.scroll_into_view_if_needed()
+    # textContent, not innerText: the notebook does not lay out cells far off screen
+    labels = [t.strip() for t in cell.locator(".widget-slider .widget-label").all_text_contents()]
+    readouts = [t.strip() for t in cell.locator(".widget-slider .widget-readout").all_text_contents()]
+    nb.shot("code-grid-explorer-before", view)
+    before = nb.pixels(cell)
+    moved = []
+    # c1 is the varied code at first (its slider is disabled); the noise slider exists when the
+    # generator has noise, a slider for c2 when there are two continuous codes or more
+    for label in ("noise", "c2"):
+        if label not in labels:
+            continue
+        which = labels.index(label)
+        slider = cell.locator(".widget-slider").nth(which)
+        handle, track = slider.locator(".noUi-handle").first.bounding_box(), slider.locator(".noUi-base").first.bounding_box()
+        # towards the far end: a handle that starts near one end still moves
+        fraction = 0.3 if handle["x"] + handle["width"] / 2 < track["x"] + track["width"] / 2 else -0.3
+        readout = nb.drag_slider(cell, which, fraction)
+        before = nb.wait_for_new_pixels(cell, before, 0.0,
+                                        f"CodeGridExplorer slider {label} moved {readouts[which]} -> {readout}",
+                                        "code-grid-explorer")
+        nb.shot(f"code-grid-explorer-after-{label}", view)
+        moved.append((label, readouts[which], readout))
+    if not moved:
+        nb.fail("code-grid", f"the CodeGridExplorer has neither a noise nor a c2 slider (sliders: {labels})", cell)
+    assert all(a != b for _, a, b in moved), f"a slider readout did not move: {moved}"
+    # the static overview (one panel per continuous code) stays below the live view
+    static = cell.locator(".jp-Cell-outputArea > .jp-OutputArea-child", has=notebook_page.locator("img")).filter(
+        has_not=notebook_page.locator(".widget-slider"))
+    if static.count() < 1:
+        nb.fail("code-grid", "the CodeGridExplorer left no static figure below its sliders", cell)
+    nb.shot("code-grid-static", static.last)
+    assert not widget_errors(notebook_page), f"widget errors in the browser console: {widget_errors(notebook_page)}"
+    print(f"\n{nb.name}: Run All {nb.run_seconds:.0f} s, test {time.monotonic() - started:.0f} s; "
+          f"monitors (cell: epoch counts seen, plots seen, frames on screen) "
+          f"{[(t.index, t.counts, len(t.plots), nb.frames.get(str(t.index), {}).get('frames')) for t in nb.monitors.values()]}; "
+          f"sliders moved {moved}; screenshots in {artifacts}")

@@ -1,0 +1,157 @@
+"""Week 05's adversarial models (course_utils.models.gan): shapes, training loops, InfoGAN's shared trunk."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.models import gan, gan_losses
+from course_utils.models.autoencoder import MLPAutoencoder
+
+
+def _images(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    X = torch.rand(n, 784, generator=g) * 0.2
+    for k in range(3):                       # three "digits": bright bands in different places
+        X[y == k, k * 200:(k * 200) + 150] += 0.7
+    return X.clamp(0, 1), y.numpy()
+
+
+def test_infogan_trunk_is_in_the_discriminator_optimizer_and_learns_from_the_info_term():
+    torch.manual_seed(0)
+    model = gan.AdversarialModel("infogan", "mlp", noise_dim=4, d_hidden=(32, 16), g_hidden=(16, 32))
+    opt_d, opt_g = gan.make_optimizers(model, gan.GAN_RECIPES["infogan"])
+    in_d = {id(p) for group in opt_d.param_groups for p in group["params"]}
+    trunk = list(model.discriminator.trunk.parameters())
+    assert trunk and all(id(p) in in_d for p in trunk), "the shared trunk must be stepped by the D optimiser"
+    assert all(id(p) in in_d for p in model.discriminator.heads["q"].parameters())
+    # only the information term: a discriminator loss of 0
+    losses = {**gan.REFERENCE_LOSSES, "discriminator_loss": lambda r, f: 0.0 * (r.sum() + f.sum())}
+    X, _ = _images(16)
+    g = torch.Generator().manual_seed(1)
+    z, cat, cont = gan.generator_input(model, 16, g)
+    fake = model.generator.images(z)
+    out = gan.infogan_losses(model, X, fake, cat, cont, losses, gan.GAN_RECIPES["infogan"], "d")
+    opt_d.zero_grad()
+    out["loss"].backward()
+    grads = [p.grad for p in trunk]
+    assert all(gr is not None for gr in grads) and sum(float(gr.abs().sum()) for gr in grads) > 0
+    assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in model.generator.parameters()), \
+        "the D update computes the info term on detached images: no gradient into G"
+    before = [p.detach().clone() for p in trunk]
+    opt_d.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, trunk)), "the trunk did not move"
+
+
+def test_the_ported_bug_would_be_caught():
+    """An optimiser over G and the Q head only (the PyTorch port's bug) leaves the trunk unchanged."""
+    torch.manual_seed(0)
+    model = gan.AdversarialModel("infogan", "mlp", noise_dim=4, d_hidden=(32, 16), g_hidden=(16, 32))
+    buggy = torch.optim.Adam([*model.generator.parameters(), *model.discriminator.heads["q"].parameters()], lr=1e-2)
+    trunk = list(model.discriminator.trunk.parameters())
+    before = [p.detach().clone() for p in trunk]
+    z, cat, cont = gan.generator_input(model, 16, torch.Generator().manual_seed(1))
+    q = model.discriminator(model.generator.images(z))["q"]
+    buggy.zero_grad()
+    (-gan_losses.categorical_mi_lower_bound(q[:, :10], cat)).backward()
+    buggy.step()
+    assert all(torch.equal(b, p) for b, p in zip(before, trunk))
+
+
+@pytest.mark.parametrize("kind", ["gan", "catgan", "infogan"])
+def test_train_gan_runs_and_records_history(kind):
+    X, y = _images()
+    torch.manual_seed(0)
+    model = gan.AdversarialModel(kind, "mlp", n_clusters=3, noise_dim=4, d_hidden=(32, 16), g_hidden=(16, 32))
+    seen = []
+    history = gan.train_gan(model, X, 2, batch_size=32, seed=0, callbacks=[lambda e, m, logs: seen.append(e)])
+    assert seen == [1, 2] and history["epoch"] == [1, 2]
+    assert all(np.isfinite(history[k]).all() for k in ("d_loss", "g_loss"))
+    labels, sample_labels, images = gan.cluster_outputs(model, X, 3, seed=0)
+    assert labels.shape == (len(X),) and images.shape[1] == 784
+    assert float(images.min()) >= 0 and float(images.max()) <= 1
+    assert (sample_labels is None) == (kind == "gan")
+    if kind == "gan":
+        with pytest.raises(ValueError, match="k-means"):
+            model.predict(X)
+
+
+def test_train_gan_is_repeatable_and_stops_on_nan():
+    X, _ = _images()
+
+    def train_once():
+        torch.manual_seed(0)
+        m = gan.AdversarialModel("gan", "mlp", noise_dim=4, d_hidden=(32, 16), g_hidden=(16, 32))
+        return gan.train_gan(m, X, 1, batch_size=32, seed=3)["d_loss"]
+
+    assert train_once() == train_once()
+    m = gan.AdversarialModel("gan", "mlp", noise_dim=4, d_hidden=(32, 16), g_hidden=(16, 32))
+    bad = {"discriminator_loss": lambda r, f: torch.log(torch.sigmoid(r) * 0).mean()}
+    from course_utils.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match="NaN or inf"):
+        gan.train_gan(m, X, 1, batch_size=32, losses=bad)
+
+
+def test_train_gan_rejects_images_of_the_wrong_shape():
+    m = gan.AdversarialModel("gan", "mlp", noise_dim=4)
+    with pytest.raises(ValueError, match=r"\(N, 784\)"):
+        gan.train_gan(m, torch.rand(10, 28, 28), 1)
+    with pytest.raises(ValueError, match="kind="):
+        gan.AdversarialModel("wgan", "mlp")
+    with pytest.raises(ValueError, match="arch="):
+        gan.AdversarialModel("gan", "resnet")
+
+
+def test_dac_mixture_prior_training_and_the_encoder_gradient():
+    X, y = _images()
+    torch.manual_seed(0)
+    ae = MLPAutoencoder(784, (32,), 2)
+    original = {k: v.clone() for k, v in ae.state_dict().items()}
+    spec = gan.method_spec("dac", X, epochs=2, batch_size=32, n_clusters=3, ae=ae, seed=0)
+    model = spec["build"]()
+    assert torch.allclose(model.log_pi.exp().sum(), torch.tensor(1.0))
+    z = model.sample_prior(500, torch.Generator().manual_seed(0))
+    assert z.shape == (500, 2) and torch.isfinite(z).all()
+    history = spec["fit"](model, [])
+    assert history["epoch"] == [1, 2] and np.isfinite(history["recon"]).all()
+    assert model.predict(X).shape == (len(X),)
+    assert all(torch.equal(original[k], v) for k, v in ae.state_dict().items()), "DAC trains a copy of the autoencoder"
+    with pytest.raises(ValueError, match="pretrained autoencoder"):
+        gan.method_spec("dac", X, epochs=1, batch_size=32)
+
+
+def test_aae_encodes_a_distribution_and_a_style():
+    X, y = _images()
+    torch.manual_seed(0)
+    model = gan.CategoricalAAE(4, 2, hidden=(32, 16), disc_hidden=(16,))
+    yy, s = model.encode(X[:5])
+    assert yy.shape == (5, 4) and s.shape == (5, 2) and torch.allclose(yy.sum(1), torch.ones(5))
+    history = gan.train_aae(model, X, 1, batch_size=32)
+    assert np.isfinite(history["recon"]).all() and model.cluster_images().shape == (4, 784)
+
+
+def test_losses_fingerprint_follows_the_functions_and_leaves_no_trace():
+    ref = gan.losses_fingerprint({})
+    state = torch.get_rng_state()
+    assert gan.losses_fingerprint(dict(gan.REFERENCE_LOSSES)) == ref
+    assert torch.equal(state, torch.get_rng_state()), "the fingerprint must not draw from the global generator"
+    other = gan.losses_fingerprint({"generator_loss": lambda f: torch.log1p(-torch.sigmoid(f)).mean()})
+    assert other != ref
+
+
+def test_cluster_sizes_reports_a_collapse():
+    assert gan.cluster_sizes(np.zeros(100, dtype=int), 10) == {"largest": 1.0, "used": 1}
+    assert gan.cluster_sizes(np.arange(100) % 10, 10) == {"largest": 0.1, "used": 10}
+
+
+def test_method_spec_keys_the_cache_on_every_setting():
+    X, _ = _images()
+    a = gan.method_spec("catgan", X, epochs=2, batch_size=32, n_clusters=10)["cfg"]
+    b = gan.method_spec("catgan", X, epochs=2, batch_size=32, n_clusters=20)["cfg"]
+    c = gan.method_spec("catgan", X, epochs=2, batch_size=32, n_clusters=10,
+                        losses={"catgan_entropies": lambda r, f: {k: v * 2 for k, v in gan_losses.catgan_entropies(r, f).items()}})["cfg"]
+    assert a != b and a["losses"] != c["losses"]
+    with pytest.raises(ValueError, match="method="):
+        gan.method_spec("vae", X, epochs=1, batch_size=32)
