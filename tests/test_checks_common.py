@@ -97,3 +97,31 @@ def test_check_run_again_on_the_stand_in_still_sees_the_unfinished_function(caps
     out = capsys.readouterr().out
     assert "\u2718" in out and "\u2714" not in out
     assert reference_if_unfinished(stand_in, _double, "Exercise 9").__course_reference_for__ is _unfinished
+
+
+def _every_check():
+    import importlib
+    import pkgutil
+
+    import course_utils.checks as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if info.name.startswith("week"):
+            module = importlib.import_module(f"course_utils.checks.{info.name}")
+            for name in sorted(getattr(module, "__all__", ())):
+                if name.startswith("check_"):
+                    yield pytest.param(getattr(module, name), id=f"{info.name}.{name}")
+
+
+@pytest.mark.parametrize("check", list(_every_check()))
+def test_every_check_says_an_unfinished_exercise_is_not_done(check, capsys, monkeypatch):
+    def todo(*args, **kwargs):
+        raise NotImplementedError()
+
+    monkeypatch.delenv(GRADING_ENV, raising=False)
+    check(todo)                      # prints a cross, so that Run All goes on
+    out = capsys.readouterr().out
+    assert out.startswith("\u2718") and "not implemented yet" in out and "\u2714" not in out
+    monkeypatch.setenv(GRADING_ENV, "1")
+    with pytest.raises(NotDoneYet, match="not implemented yet"):   # under `course grade` it raises
+        check(todo)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.checks import week05 as checks
-from course_utils.checks._common import GRADING_ENV, CheckFailed
+from course_utils.checks._common import CheckFailed
 from course_utils.models import gan_losses
 
 BCE = F.binary_cross_entropy_with_logits
@@ -363,23 +363,7 @@ def test_code_adversarial_losses_mistakes(wrong, words):
     expect_failure(checks.check_code_adversarial_losses, wrong, *words)
 
 
-# ---- not done yet, and the fall-back on the reference -----------------------------------------
-
-ALL_CHECKS = [checks.check_discriminator_loss, checks.check_generator_loss, checks.check_catgan_entropies,
-              checks.check_categorical_mi_lower_bound, checks.check_code_adversarial_losses]
-
-
-@pytest.mark.parametrize("check", ALL_CHECKS)
-def test_not_implemented_says_so(check, capsys, monkeypatch):
-    def todo(*args):
-        raise NotImplementedError()
-
-    monkeypatch.delenv(GRADING_ENV, raising=False)
-    check(todo)                      # prints a cross, so that Run All goes on
-    out = capsys.readouterr().out
-    assert out.startswith("\u2718") and "not implemented yet" in out and "\u2714" not in out
-    monkeypatch.setenv(GRADING_ENV, "1")
-    expect_failure(check, todo, "not implemented yet")   # under `course grade` it raises
+# ---- the fall-back on the reference (not done yet: tests/test_checks_common.py) ---------------
 
 
 def _critic():

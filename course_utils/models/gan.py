@@ -316,6 +316,33 @@ def _finite(name: str, value: torch.Tensor, epoch: int) -> None:
                                "(a log of 0? use logsigmoid / log_softmax).")
 
 
+def _run_epochs(model: nn.Module, X: torch.Tensor, epochs: int, batch_size: int, seed: int, device: torch.device,
+                step: Callable[[torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]],
+                callbacks: Sequence[Callable]) -> dict[str, list]:
+    """The loop the three trainers share: ``step(x, gen, epoch) -> logs`` on every shuffled batch
+    (``gen`` also draws the step's noise), the epoch's mean of each log, then ``callbacks`` (in eval
+    mode) and the history ``{"epoch": [...], name: [...]}``."""
+    gen = torch.Generator().manual_seed(int(seed))
+    history: dict[str, list] = {"epoch": []}
+    for epoch in range(1, epochs + 1):
+        sums: dict[str, float] = {}
+        steps = 0
+        for idx in _batches(len(X), batch_size, gen):
+            for k, v in step(X[idx].to(device), gen, epoch).items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            steps += 1
+        logs = {k: v / steps for k, v in sums.items()}
+        model.eval()
+        for cb in callbacks:
+            cb(epoch, model, logs)
+        model.train()
+        history["epoch"].append(epoch)
+        for k, v in logs.items():
+            history.setdefault(k, []).append(v)
+    model.eval()
+    return history
+
+
 def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_size: int = 64, seed: int = 0,
               losses: Mapping[str, Callable] | None = None, recipe: Mapping[str, Any] | None = None,
               callbacks: Sequence[Callable] = (), device: torch.device | str | None = None) -> dict[str, list]:
@@ -332,69 +359,54 @@ def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_si
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device).train()
     opt_d, opt_g = make_optimizers(model, recipe)
-    gen = torch.Generator().manual_seed(int(seed))
-    history: dict[str, list] = {"epoch": []}
-    for epoch in range(1, epochs + 1):
-        sums: dict[str, float] = {}
-        steps = 0
-        for idx in _batches(len(X), batch_size, gen):
-            x = X[idx].to(device)
-            z, cat, cont = generator_input(model, len(x), gen)
-            z = z.to(device)
-            if model.kind == "infogan":
-                cat, cont = cat.to(device), cont.to(device)
-                fake = model.generator.images(z)
-                terms = infogan_losses(model, x, fake, cat, cont, losses, recipe, "d")
-                d_loss = terms["loss"]
-                _finite("the discriminator's loss", d_loss, epoch)
-                opt_d.zero_grad()
-                d_loss.backward()
-                opt_d.step()
-                g_loss = infogan_losses(model, x, fake, cat, cont, losses, recipe, "g")["loss"]
-                opt_g.zero_grad()
-                g_loss.backward(inputs=list(model.generator.parameters()))
-                opt_g.step()
-                logs = {"d_loss": d_loss, "g_loss": g_loss, "info": terms["info"]}
+
+    def step(x: torch.Tensor, gen: torch.Generator, epoch: int) -> dict[str, torch.Tensor]:
+        z, cat, cont = generator_input(model, len(x), gen)
+        z = z.to(device)
+        if model.kind == "infogan":
+            cat, cont = cat.to(device), cont.to(device)
+            fake = model.generator.images(z)
+            terms = infogan_losses(model, x, fake, cat, cont, losses, recipe, "d")
+            d_loss = terms["loss"]
+            _finite("the discriminator's loss", d_loss, epoch)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = infogan_losses(model, x, fake, cat, cont, losses, recipe, "g")["loss"]
+            opt_g.zero_grad()
+            g_loss.backward(inputs=list(model.generator.parameters()))
+            opt_g.step()
+            logs = {"d_loss": d_loss, "g_loss": g_loss, "info": terms["info"]}
+        else:
+            fake = model.generator.images(z)
+            head = "d" if model.kind == "gan" else "y"
+            real_out = model.discriminator(x)[head]
+            fake_out = model.discriminator(fake.detach())[head]
+            if model.kind == "gan":
+                d_loss = losses["discriminator_loss"](real_out.reshape(-1), fake_out.reshape(-1))
             else:
-                fake = model.generator.images(z)
-                head = "d" if model.kind == "gan" else "y"
-                real_out = model.discriminator(x)[head]
-                fake_out = model.discriminator(fake.detach())[head]
-                if model.kind == "gan":
-                    d_loss = losses["discriminator_loss"](real_out.reshape(-1), fake_out.reshape(-1))
-                else:
-                    ent = losses["catgan_entropies"](real_out, fake_out)
-                    d_loss, _ = gan_losses.catgan_losses(ent, recipe["marginal_weight"])
-                _finite("the discriminator's loss", d_loss, epoch)
-                opt_d.zero_grad()
-                d_loss.backward()
-                opt_d.step()
-                fake_out = model.discriminator(fake)[head]
-                if model.kind == "gan":
-                    g_loss = losses["generator_loss"](fake_out.reshape(-1))
-                    logs = {"d_loss": d_loss, "g_loss": g_loss}
-                else:
-                    ent_g = losses["catgan_entropies"](real_out.detach(), fake_out)
-                    _, g_loss = gan_losses.catgan_losses(ent_g, recipe["marginal_weight"])
-                    logs = {"d_loss": d_loss, "g_loss": g_loss, "cond_real": ent["cond_real"],
-                            "marginal_real": ent["marginal_real"]}
-                opt_g.zero_grad()
-                g_loss.backward(inputs=list(model.generator.parameters()))
-                opt_g.step()
-            _finite("the generator's loss", g_loss, epoch)
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            steps += 1
-        logs = {k: v / steps for k, v in sums.items()}
-        model.eval()
-        for cb in callbacks:
-            cb(epoch, model, logs)
-        model.train()
-        history["epoch"].append(epoch)
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-    model.eval()
-    return history
+                ent = losses["catgan_entropies"](real_out, fake_out)
+                d_loss, _ = gan_losses.catgan_losses(ent, recipe["marginal_weight"])
+            _finite("the discriminator's loss", d_loss, epoch)
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            fake_out = model.discriminator(fake)[head]
+            if model.kind == "gan":
+                g_loss = losses["generator_loss"](fake_out.reshape(-1))
+                logs = {"d_loss": d_loss, "g_loss": g_loss}
+            else:
+                ent_g = losses["catgan_entropies"](real_out.detach(), fake_out)
+                _, g_loss = gan_losses.catgan_losses(ent_g, recipe["marginal_weight"])
+                logs = {"d_loss": d_loss, "g_loss": g_loss, "cond_real": ent["cond_real"],
+                        "marginal_real": ent["marginal_real"]}
+            opt_g.zero_grad()
+            g_loss.backward(inputs=list(model.generator.parameters()))
+            opt_g.step()
+        _finite("the generator's loss", g_loss, epoch)
+        return logs
+
+    return _run_epochs(model, X, epochs, batch_size, seed, device, step, callbacks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,46 +502,31 @@ def train_dac(model: DAC, X: torch.Tensor, epochs: int, *, batch_size: int = 100
     opt_ae = torch.optim.Adam(ae_params, lr=r["lr"], betas=tuple(r["betas"]))
     opt_d = torch.optim.Adam(model.code_discriminator.parameters(), lr=r["lr_d"], betas=tuple(r["betas"]))
     opt_enc = torch.optim.Adam(model.ae.encoder.parameters(), lr=r["lr"], betas=tuple(r["betas"]))
-    gen = torch.Generator().manual_seed(int(seed))
-    history: dict[str, list] = {"epoch": []}
-    for epoch in range(1, epochs + 1):
-        sums: dict[str, float] = {}
-        steps = 0
-        for idx in _batches(len(X), batch_size, gen):
-            x = X[idx].to(device)
-            z = model.ae.encode(x)
-            recon = model.ae.reconstruction_loss(x, model.ae.decode(z))
-            nll = -model.log_likelihood(z).mean()
-            loss = recon + r["cluster_weight"] * nll
-            _finite("the reconstruction + clustering loss", loss, epoch)
-            opt_ae.zero_grad()
-            loss.backward()
-            opt_ae.step()
-            with torch.no_grad():
-                model.logvar_c.clamp_(min=r["min_logvar"])
-            z = model.ae.encode(x)
-            z_prior = model.sample_prior(len(x), gen).to(device)
-            d_loss, enc_loss = losses["code_adversarial_losses"](model.code_discriminator, z_prior, z)
-            _finite("the code discriminator's loss", d_loss, epoch)
-            opt_d.zero_grad()
-            opt_enc.zero_grad()
-            d_loss.backward(inputs=list(model.code_discriminator.parameters()))
-            (r["adv_weight"] * enc_loss).backward(inputs=list(model.ae.encoder.parameters()))
-            opt_d.step()
-            opt_enc.step()
-            for k, v in {"recon": recon, "nll": nll, "d_loss": d_loss, "enc_loss": enc_loss}.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            steps += 1
-        logs = {k: v / steps for k, v in sums.items()}
-        model.eval()
-        for cb in callbacks:
-            cb(epoch, model, logs)
-        model.train()
-        history["epoch"].append(epoch)
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-    model.eval()
-    return history
+
+    def step(x: torch.Tensor, gen: torch.Generator, epoch: int) -> dict[str, torch.Tensor]:
+        z = model.ae.encode(x)
+        recon = model.ae.reconstruction_loss(x, model.ae.decode(z))
+        nll = -model.log_likelihood(z).mean()
+        loss = recon + r["cluster_weight"] * nll
+        _finite("the reconstruction + clustering loss", loss, epoch)
+        opt_ae.zero_grad()
+        loss.backward()
+        opt_ae.step()
+        with torch.no_grad():
+            model.logvar_c.clamp_(min=r["min_logvar"])
+        z = model.ae.encode(x)
+        z_prior = model.sample_prior(len(x), gen).to(device)
+        d_loss, enc_loss = losses["code_adversarial_losses"](model.code_discriminator, z_prior, z)
+        _finite("the code discriminator's loss", d_loss, epoch)
+        opt_d.zero_grad()
+        opt_enc.zero_grad()
+        d_loss.backward(inputs=list(model.code_discriminator.parameters()))
+        (r["adv_weight"] * enc_loss).backward(inputs=list(model.ae.encoder.parameters()))
+        opt_d.step()
+        opt_enc.step()
+        return {"recon": recon, "nll": nll, "d_loss": d_loss, "enc_loss": enc_loss}
+
+    return _run_epochs(model, X, epochs, batch_size, seed, device, step, callbacks)
 
 
 class CategoricalAAE(nn.Module):
@@ -605,45 +602,30 @@ def train_aae(model: CategoricalAAE, X: torch.Tensor, epochs: int, *, batch_size
     disc_params = [*model.cat_discriminator.parameters(), *model.style_discriminator.parameters()]
     opt_d = torch.optim.Adam(disc_params, lr=r["lr_d"], betas=betas)
     opt_enc = torch.optim.Adam(enc_params, lr=r.get("lr_enc", r["lr_d"]), betas=betas)
-    gen = torch.Generator().manual_seed(int(seed))
-    history: dict[str, list] = {"epoch": []}
-    for epoch in range(1, epochs + 1):
-        sums: dict[str, float] = {}
-        steps = 0
-        for idx in _batches(len(X), batch_size, gen):
-            x = X[idx].to(device)
-            y, style = model.encode(x)
-            recon = F.binary_cross_entropy_with_logits(model.decode(y, style), x, reduction="none").sum(1).mean()
-            _finite("the reconstruction loss", recon, epoch)
-            opt_ae.zero_grad()
-            recon.backward()
-            opt_ae.step()
-            y, style = model.encode(x)
-            y_prior = F.one_hot(torch.randint(0, model.n_clusters, (len(x),), generator=gen),
-                                model.n_clusters).float().to(device)
-            s_prior = torch.randn(len(x), model.style_dim, generator=gen).to(device)
-            d_cat, enc_cat = losses["code_adversarial_losses"](model.cat_discriminator, y_prior, y)
-            d_sty, enc_sty = losses["code_adversarial_losses"](model.style_discriminator, s_prior, style)
-            _finite("the code discriminators' loss", d_cat + d_sty, epoch)
-            opt_d.zero_grad()
-            opt_enc.zero_grad()
-            (d_cat + d_sty).backward(inputs=disc_params)
-            (enc_cat + enc_sty).backward(inputs=enc_params)
-            opt_d.step()
-            opt_enc.step()
-            for k, v in {"recon": recon, "d_cat": d_cat, "d_style": d_sty, "enc_loss": enc_cat + enc_sty}.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            steps += 1
-        logs = {k: v / steps for k, v in sums.items()}
-        model.eval()
-        for cb in callbacks:
-            cb(epoch, model, logs)
-        model.train()
-        history["epoch"].append(epoch)
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-    model.eval()
-    return history
+
+    def step(x: torch.Tensor, gen: torch.Generator, epoch: int) -> dict[str, torch.Tensor]:
+        y, style = model.encode(x)
+        recon = F.binary_cross_entropy_with_logits(model.decode(y, style), x, reduction="none").sum(1).mean()
+        _finite("the reconstruction loss", recon, epoch)
+        opt_ae.zero_grad()
+        recon.backward()
+        opt_ae.step()
+        y, style = model.encode(x)
+        y_prior = F.one_hot(torch.randint(0, model.n_clusters, (len(x),), generator=gen),
+                            model.n_clusters).float().to(device)
+        s_prior = torch.randn(len(x), model.style_dim, generator=gen).to(device)
+        d_cat, enc_cat = losses["code_adversarial_losses"](model.cat_discriminator, y_prior, y)
+        d_sty, enc_sty = losses["code_adversarial_losses"](model.style_discriminator, s_prior, style)
+        _finite("the code discriminators' loss", d_cat + d_sty, epoch)
+        opt_d.zero_grad()
+        opt_enc.zero_grad()
+        (d_cat + d_sty).backward(inputs=disc_params)
+        (enc_cat + enc_sty).backward(inputs=enc_params)
+        opt_d.step()
+        opt_enc.step()
+        return {"recon": recon, "d_cat": d_cat, "d_style": d_sty, "enc_loss": enc_cat + enc_sty}
+
+    return _run_epochs(model, X, epochs, batch_size, seed, device, step, callbacks)
 
 
 # --------------------------------------------------------------------------------------------
