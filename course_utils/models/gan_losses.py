@@ -54,7 +54,8 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     rejects the samples confidently (early in training); this one has the same fixed point and a
     strong gradient there (Goodfellow et al., 2014, Section 3).
     """
-    return -F.logsigmoid(fake_logits).mean()
+    per_sample = -F.logsigmoid(fake_logits)       # -log D(G(z_b))
+    return per_sample.mean()
 
 
 def _entropy_of_rows(log_p: torch.Tensor) -> torch.Tensor:
