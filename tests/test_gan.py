@@ -155,3 +155,34 @@ def test_method_spec_keys_the_cache_on_every_setting():
     assert a != b and a["losses"] != c["losses"]
     with pytest.raises(ValueError, match="method="):
         gan.method_spec("vae", X, epochs=1, batch_size=32)
+
+
+class _Monitor:
+    def __init__(self):
+        self.updates, self.samples = [], []
+
+    def update(self, epoch, **values):
+        self.updates.append((epoch, values))
+
+    def show_samples(self, images, caption=""):
+        self.samples.append((tuple(images.shape), caption))
+
+
+def test_run_method_trains_scores_caches_and_replays(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    X, y = _images()
+    spec = gan.method_spec("catgan", X, epochs=2, batch_size=32, n_clusters=3, noise_dim=4, seed=0)
+    spec["build"] = lambda: gan.AdversarialModel("catgan", "mlp", n_clusters=3, noise_dim=4, d_hidden=(32, 16),
+                                                 g_hidden=(16, 32))
+    live = _Monitor()
+    model, history = gan.run_method(spec["name"], spec["cfg"], spec["build"], spec["fit"], X, y, 3, monitor=live,
+                                    keys=("acc", "largest"), verbose=False)
+    assert [e for e, _ in live.updates] == [1, 2] and set(live.updates[0][1]) == {"acc", "largest"}
+    assert [c for _, c in live.samples] == ["after epoch 1", "after epoch 2"]
+    assert {"acc", "nmi", "ari", "largest", "used", "sample_largest", "train_s"} <= set(history)
+    again = _Monitor()
+    loaded, history2 = gan.run_method(spec["name"], spec["cfg"], spec["build"], spec["fit"], X, y, 3, monitor=again,
+                                      keys=("acc", "largest"), verbose=False)
+    assert history2 == history and again.updates == live.updates          # replayed from the saved history
+    assert again.samples[-1][1] == "after epoch 2 (from the cache)"
+    assert np.array_equal(loaded.predict(X), model.predict(X))
