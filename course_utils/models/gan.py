@@ -82,6 +82,29 @@ def _lrelu() -> nn.Module:
     return nn.LeakyReLU(0.1)
 
 
+def _lrelu_stack(sizes: Sequence[int]) -> list[nn.Module]:
+    """``Linear, LeakyReLU(0.1)`` for each pair of consecutive ``sizes`` (the discriminators' MLPs)."""
+    sizes = [int(v) for v in sizes]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), _lrelu()]
+    return layers
+
+
+@torch.no_grad()
+def _batched_eval(module: nn.Module, X: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor],
+                  batch_size: int = 1000) -> torch.Tensor:
+    """``fn`` over ``X`` in batches, in eval mode and without gradients, on the CPU; the module's
+    train/eval mode is restored afterwards."""
+    was = module.training
+    module.eval()
+    device = next(module.parameters()).device
+    try:
+        return torch.cat([fn(X[i:i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
+    finally:
+        module.train(was)
+
+
 class Generator(nn.Module):
     """``G(input) -> pixel logits (B, 784)``.
 
@@ -132,12 +155,8 @@ class Discriminator(nn.Module):
         super().__init__()
         self.arch = arch
         if arch == "mlp":
-            layers: list[nn.Module] = []
-            sizes = [IMAGE_SIDE * IMAGE_SIDE, *[int(h) for h in hidden]]
-            for a, b in zip(sizes[:-1], sizes[1:]):
-                layers += [nn.Linear(a, b), _lrelu()]
-            self.trunk = nn.Sequential(*layers)
-            width = sizes[-1]
+            self.trunk = nn.Sequential(*_lrelu_stack([IMAGE_SIDE * IMAGE_SIDE, *hidden]))
+            width = int(hidden[-1])
         elif arch == "conv":
             self.trunk = nn.Sequential(
                 nn.Unflatten(1, (1, IMAGE_SIDE, IMAGE_SIDE)),
@@ -181,27 +200,16 @@ class AdversarialModel(nn.Module):
         self.generator = Generator(self.noise_dim + self.n_cat + self.n_cont, arch, g_hidden)
         self.discriminator = Discriminator(heads, arch, d_hidden)
 
-    @torch.no_grad()
-    def _batched(self, X: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 1000
-                 ) -> torch.Tensor:
-        was = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        try:
-            return torch.cat([fn(X[i:i + batch_size].to(device)).cpu() for i in range(0, len(X), batch_size)])
-        finally:
-            self.train(was)
-
     def features(self, X: torch.Tensor) -> torch.Tensor:
         """The discriminator trunk's features of images ``X: (N, 784)``."""
-        return self._batched(X, self.discriminator.trunk)
+        return _batched_eval(self, X, self.discriminator.trunk)
 
     def predict(self, X: torch.Tensor) -> np.ndarray:
         """Cluster ids ``(N,)`` of images ``X: (N, 784)`` (CatGAN and InfoGAN)."""
         if self.kind == "catgan":
-            out = self._batched(X, lambda x: self.discriminator(x)["y"])
+            out = _batched_eval(self, X, lambda x: self.discriminator(x)["y"])
         elif self.kind == "infogan":
-            out = self._batched(X, lambda x: self.discriminator(x)["q"][:, :self.n_cat])
+            out = _batched_eval(self, X, lambda x: self.discriminator(x)["q"][:, :self.n_cat])
         else:
             raise ValueError("a plain GAN has no cluster output; cluster model.features(X) with k-means.")
         return out.argmax(dim=1).numpy()
@@ -414,12 +422,7 @@ def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_si
 # --------------------------------------------------------------------------------------------
 
 def _code_discriminator(in_dim: int, hidden: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    sizes = [int(in_dim), *[int(h) for h in hidden]]
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), _lrelu()]
-    layers.append(nn.Linear(sizes[-1], 1))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*_lrelu_stack([in_dim, *hidden]), nn.Linear(int(hidden[-1]), 1))
 
 
 class DAC(nn.Module):
@@ -463,17 +466,9 @@ class DAC(nn.Module):
         """``log sum_c pi_c N(z; mu_c, sigma_c^2)`` of each code, ``(B,)``."""
         return torch.logsumexp(self.log_pi[None] + log_p_z_given_c(z, self.mu_c, self.logvar_c), dim=1)
 
-    @torch.no_grad()
-    def predict(self, X: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-        was = self.training
-        self.eval()
-        device = self.mu_c.device
-        try:
-            out = [log_gamma(self.ae.encode(X[i:i + batch_size].to(device)), self.log_pi, self.mu_c,
-                             self.logvar_c).argmax(1).cpu() for i in range(0, len(X), batch_size)]
-            return torch.cat(out).numpy()
-        finally:
-            self.train(was)
+    def predict(self, X: torch.Tensor) -> np.ndarray:
+        return _batched_eval(self, X, lambda x: log_gamma(self.ae.encode(x), self.log_pi, self.mu_c,
+                                                          self.logvar_c).argmax(1)).numpy()
 
 
 #: DAC's training settings: Adam; each step is a reconstruction + clustering update of the
@@ -561,17 +556,8 @@ class CategoricalAAE(nn.Module):
         """Pixel logits ``(B, 784)``."""
         return self.decoder(torch.cat([y, style], dim=1))
 
-    @torch.no_grad()
-    def predict(self, X: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-        was = self.training
-        self.eval()
-        device = self.cluster_head.weight.device
-        try:
-            out = [self.cluster_head(self.encoder(X[i:i + batch_size].to(device))).argmax(1).cpu()
-                   for i in range(0, len(X), batch_size)]
-            return torch.cat(out).numpy()
-        finally:
-            self.train(was)
+    def predict(self, X: torch.Tensor) -> np.ndarray:
+        return _batched_eval(self, X, lambda x: self.cluster_head(self.encoder(x)).argmax(1)).numpy()
 
     @torch.no_grad()
     def cluster_images(self) -> torch.Tensor:
@@ -759,6 +745,11 @@ def run_method(name: str, cfg: Mapping[str, Any], build: Callable[[], nn.Module]
     return model, history
 
 
+def _as_json(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """A recipe as it goes into a cache key (tuples as lists, as JSON has them)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()}
+
+
 #: The methods of week 05, as ``method_spec`` knows them.
 METHODS = ("gan", "catgan", "infogan", "dac", "aae")
 
@@ -787,8 +778,7 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
                            "n_clusters": int(n_clusters), "data": fingerprint(X), "losses": losses_fingerprint(losses)}
     common = dict(batch_size=batch_size, seed=seed, losses=losses, device=device)
     if method in ("gan", "catgan", "infogan"):
-        cfg.update(arch=arch, noise_dim=int(noise_dim), recipe={k: list(v) if isinstance(v, tuple) else v
-                                                                 for k, v in GAN_RECIPES[method].items()})
+        cfg.update(arch=arch, noise_dim=int(noise_dim), recipe=_as_json(GAN_RECIPES[method]))
 
         def build() -> nn.Module:
             return AdversarialModel(method, arch, n_clusters=n_clusters, noise_dim=noise_dim)
@@ -800,7 +790,7 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
             raise ValueError("method 'dac' needs the pretrained autoencoder: method_spec('dac', X, ae=ae, ...).")
         cfg.update(ae=fingerprint(torch.cat([p.detach().flatten().cpu() for p in ae.state_dict().values()])),
                    gmm_kmeans_restarts=int(gmm_kmeans_restarts),
-                   recipe={k: list(v) if isinstance(v, tuple) else v for k, v in DAC_RECIPE.items()})
+                   recipe=_as_json(DAC_RECIPE))
 
         def build() -> nn.Module:
             from course_utils.clustering import fit_diag_gmm
@@ -814,7 +804,7 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
             return train_dac(model, X, epochs, callbacks=callbacks, **common)
     else:
         cfg.update(hidden=[int(h) for h in aae_hidden], style_dim=int(style_dim),
-                   recipe={k: list(v) if isinstance(v, tuple) else v for k, v in AAE_RECIPE.items()})
+                   recipe=_as_json(AAE_RECIPE))
 
         def build() -> nn.Module:
             return CategoricalAAE(n_clusters, style_dim, hidden=aae_hidden, disc_hidden=aae_hidden)
