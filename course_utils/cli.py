@@ -3,11 +3,12 @@
     course lab [--no-browser] [--port N]   JupyterLab on notebooks/ (other options go to jupyter lab)
     course info                            mode, device and folders in use
 
-Instructors only (absent from the student bundle, which leaves out the modules behind them):
+Instructors only (absent from the student bundle, which leaves out course_utils/instructor/):
 
     course release [--check] [--bundle PATH]   notebooks/ from solutions/; PATH: the student bundle
     course execute [NOTEBOOK ...]              refresh the fast-mode outputs of solutions/
     course grade ASSIGNMENT SUBMISSIONS --out DIR [--jobs N] [--regrade] [--timeout S] [--full]
+                 [--sandbox auto|bwrap|none] [--memory GIB] [--cpu S]
                                                autograde a folder of submitted notebooks
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _rel(path: Path) -> str:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from course_utils.release import ReleaseError, build_bundle, release
+    from course_utils.instructor.release import ReleaseError, build_bundle, release
 
     try:
         result = release(Path(args.solutions), Path(args.notebooks), check=args.check)
@@ -59,8 +60,8 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_execute(args: argparse.Namespace) -> int:
     from nbclient.exceptions import CellExecutionError
 
-    from course_utils.execute import refresh_solution
-    from course_utils.release import ReleaseError
+    from course_utils.instructor.execute import refresh_solution
+    from course_utils.instructor.release import ReleaseError
 
     paths = [Path(p) for p in args.notebooks] or sorted(Path(args.solutions).glob("*.ipynb"))
     if not paths:
@@ -82,7 +83,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from course_utils.grading import GradingError, grade_folder, load_assignment
+    from course_utils.instructor.grading import GradingError, Limits, grade_folder, load_assignment
 
     out = Path(args.out)
     try:
@@ -92,9 +93,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"Grading {assignment.name} ({len(assignment.tests)} tests, {assignment.possible:g} "
               f"points): {args.submissions} -> {out}; {args.jobs} job(s), {mode} mode, {limit}.",
               flush=True)
+        limits = Limits(memory=int(args.memory * 2**30), cpu=args.cpu)
         summary = grade_folder(
             assignment, Path(args.submissions), out, jobs=args.jobs, regrade=args.regrade,
-            timeout=args.timeout, fast=not args.full,
+            timeout=args.timeout, fast=not args.full, sandbox=args.sandbox, limits=limits,
         )
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -106,6 +108,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"{len(summary.graded)} graded, {len(summary.skipped)} skipped (graded before). "
           f"Grades: {_rel(summary.csv)}; feedback: {_rel(out / 'feedback')}/; "
           f"executed notebooks: {_rel(out / 'executed')}/ (these hold the hidden tests).")
+    print("sandbox: " + ("bubblewrap" if summary.sandbox == "bwrap" else f"NONE ({summary.sandbox[6:]})"))
+    if summary.grader_errors:
+        names = ", ".join(r["student"] for r in summary.grader_errors)
+        print(f"error: {len(summary.grader_errors)} submission(s) ended in a grader error ({names}); "
+              "their results say why. Run the same command again to retry them.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -150,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show mode, device and folders")
     p.set_defaults(func=cmd_info)
 
-    if importlib.util.find_spec("course_utils.release") is None:  # the student bundle
+    if importlib.util.find_spec("course_utils.instructor") is None:  # the student bundle
         return parser
 
     p = sub.add_parser("release", help="generate notebooks/ from solutions/ (instructors)")
@@ -174,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for grades.csv, feedback/, executed/")
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     p.add_argument("--regrade", action="store_true", help="grade again those graded before")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                   help="auto (default): bubblewrap when it works here, else unsandboxed with a "
+                        "warning; bwrap: required; none: never")
+    p.add_argument("--memory", type=float, default=8.0, help="GiB of memory per student kernel (default 8)")
+    p.add_argument("--cpu", type=int, default=3600, help="CPU seconds per student kernel (default 3600)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds per cell (default 120 in fast mode, 3600 with --full)")
     p.add_argument("--full", action="store_true", help="full mode (default: COURSE_FAST=1)")

@@ -11,7 +11,7 @@ import pytest
 
 from course_utils import cli
 from course_utils.config import REPO_ROOT
-from course_utils.release import ReleaseError, build_bundle, read_notebook, release
+from course_utils.instructor.release import ReleaseError, build_bundle, read_notebook, release
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
 MARKER = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
@@ -56,7 +56,7 @@ def test_nothing_instructor_only_is_there(bundle):
     for name in names:
         assert name.split("/")[0] not in {"solutions", "tests", "data", "benchmarks", ".ci"}, name
         assert "__pycache__" not in name and not name.endswith(".pyc"), name
-    assert not {"course_utils/release.py", "course_utils/grading.py", "course_utils/execute.py"} & names
+    assert not {"course_utils/instructor/release.py", "course_utils/instructor/grading/__init__.py", "course_utils/instructor/execute.py"} & names
 
 
 def test_no_solution_text_in_any_file(bundle):

@@ -164,7 +164,7 @@ def test_sigterm_to_the_started_pid_stops_jupyterlab(tmp_path, launcher):
 def test_saved_notebooks_drop_widget_views_and_stale_progress_bars():
     import nbformat
 
-    from course_utils.execute import WIDGET_VIEW, strip_run_state
+    from course_utils.instructor.execute import WIDGET_VIEW, strip_run_state
 
     view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
     cell = nbformat.v4.new_code_cell("x")

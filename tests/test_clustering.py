@@ -11,7 +11,7 @@ from scipy.stats import multivariate_normal
 from course_utils import clustering
 from course_utils.checks import week01 as checks
 from course_utils.config import REPO_ROOT
-from course_utils.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
+from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
 
 
 def test_assign_clusters_nearest_centre_by_loops():

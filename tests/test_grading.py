@@ -16,8 +16,8 @@ import pytest
 
 from course_utils import cli
 from course_utils.config import REPO_ROOT
-from course_utils.grading import GradingError, grade_folder, load_assignment, prepare
-from course_utils.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook, student_notebook
+from course_utils.instructor.grading import GradingError, grade_folder, load_assignment, prepare
+from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook, student_notebook
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from course_utils.config import REPO_ROOT
-from course_utils.release import read_notebook, student_notebook
+from course_utils.instructor.release import read_notebook, student_notebook
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
 

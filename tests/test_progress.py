@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from course_utils import progress
-from course_utils.execute import WIDGET_VIEW, execute_notebook
+from course_utils.instructor.execute import WIDGET_VIEW, execute_notebook
 
 CELL = """\
 import time

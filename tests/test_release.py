@@ -10,7 +10,7 @@ import pytest
 
 from course_utils import cli
 from course_utils.config import REPO_ROOT
-from course_utils.release import (
+from course_utils.instructor.release import (
     HIDDEN_BEGIN,
     SOLUTION_BEGIN,
     ReleaseError,

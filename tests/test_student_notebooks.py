@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from course_utils.config import REPO_ROOT
-from course_utils.execute import execute_notebook
-from course_utils.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
+from course_utils.instructor.execute import execute_notebook
+from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
 
 STUDENT = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 SANITIZE = Path(__file__).parent / "nbval_sanitize.cfg"

@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from course_utils import viz
 from course_utils.metrics import cluster_acc
-from course_utils.execute import execute_notebook
+from course_utils.instructor.execute import execute_notebook
 from course_utils.widgets import LatentExplorer, TrainingMonitor, in_notebook
 
 matplotlib.use("Agg")  # before anything imports pyplot

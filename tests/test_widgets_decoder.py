@@ -16,7 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from course_utils import viz
-from course_utils.execute import execute_notebook
+from course_utils.instructor.execute import execute_notebook
 from course_utils.widgets import DecoderExplorer, in_notebook
 
 matplotlib.use("Agg")

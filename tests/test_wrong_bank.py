@@ -20,7 +20,7 @@ import pytest
 
 from course_utils.checks._common import GRADING_ENV
 from course_utils.config import REPO_ROOT
-from course_utils.release import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, read_notebook
+from course_utils.instructor.release import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, read_notebook
 
 BANK_DIR = Path(__file__).parent / "wrong_bank"
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))

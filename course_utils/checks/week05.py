@@ -839,21 +839,9 @@ def check_categorical_mi_lower_bound(categorical_mi_lower_bound: Callable) -> No
 def _critic(w: Any, b: Any, column: bool):
     """A linear code discriminator ``logit(z) = z . w + b`` with explicit parameters (no random init), returning
     ``(B,)`` or, with ``column``, ``(B, 1)``."""
-    import torch
-    from torch import nn
+    from course_utils.models.gan import LinearCodeDiscriminator
 
-    class LinearCodeDiscriminator(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = nn.Parameter(w.clone())
-            self.b = nn.Parameter(torch.as_tensor(b, dtype=w.dtype).clone())
-            self.column = column
-
-        def forward(self, z):
-            out = z @ self.w + self.b
-            return out[:, None] if self.column else out
-
-    return LinearCodeDiscriminator()
+    return LinearCodeDiscriminator(w, b, column)
 
 
 def _aae_reference(w: Sequence[float], b: float, z_prior: Sequence[Sequence[float]],

@@ -36,6 +36,7 @@ from torch import nn
 
 from course_utils.models import gan_losses
 from course_utils.models.autoencoder import MLPAutoencoder
+from course_utils.models.rebuild import records_init_args
 from course_utils.models.vade import log_gamma, log_p_z_given_c
 
 __all__ = [
@@ -812,3 +813,23 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
         def fit(model: nn.Module, callbacks: list) -> dict:
             return train_aae(model, X, epochs, callbacks=callbacks, **common)
     return {"name": f"week05-{method}", "cfg": cfg, "build": build, "fit": fit}
+
+
+@records_init_args
+class LinearCodeDiscriminator(nn.Module):
+    """A linear code discriminator with given parameters, for tests: ``logit(z) = z . w + b``.
+
+    ``w: (d,)``, ``b`` a number; ``forward(z: (B, d))`` returns ``(B,)`` logits, or ``(B, 1)`` with
+    ``column=True`` (what an ``nn.Linear(d, 1)`` last layer gives).
+    """
+
+    def __init__(self, w: Any, b: Any = 0.0, column: bool = False) -> None:
+        super().__init__()
+        w = torch.as_tensor(w)
+        self.w = nn.Parameter(w.detach().clone())
+        self.b = nn.Parameter(torch.as_tensor(b, dtype=w.dtype).detach().clone())
+        self.column = bool(column)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = z @ self.w + self.b
+        return out[:, None] if self.column else out

@@ -45,6 +45,7 @@ from torch import nn
 
 from course_utils.models.autoencoder import MLPAutoencoder
 from course_utils.models.vae import VAE, reparameterize
+from course_utils.models.rebuild import records_init_args
 
 __all__ = [
     "VaDE",
@@ -80,6 +81,7 @@ REFERENCE_DEVIATIONS: dict[str, str] = {
 }
 
 
+@records_init_args
 class VaDE(VAE):
     """VaDE: the VAE network plus the parameters of a Gaussian mixture prior on ``z``.
 

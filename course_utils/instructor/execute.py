@@ -16,7 +16,7 @@ from typing import Iterator
 import nbformat
 from nbclient import NotebookClient
 
-from course_utils.release import RUN_METADATA, read_notebook, render
+from course_utils.instructor.release import RUN_METADATA, read_notebook, render
 
 
 @contextmanager

@@ -220,8 +220,9 @@ def find_leaks(nb: nbformat.NotebookNode) -> list[str]:
 # --- the student bundle ----------------------------------------------------------------------
 
 BUNDLE_FILES = (".gitignore", "bootstrap.py", "environment.yml", "pyproject.toml")
-# course_utils modules only instructors use: they hold the marker text and need solutions/.
-INSTRUCTOR_MODULES = ("release.py", "execute.py", "grading.py")
+# what only instructors use (release, execute, grading) lives in course_utils/instructor/: it holds
+# the marker text and needs solutions/. The student bundle is course_utils without that folder.
+INSTRUCTOR_PACKAGE = "instructor"
 
 STUDENT_README = """\
 # Learning Without Labels
@@ -304,7 +305,7 @@ def bundle_files(notebooks_dir: Path = NOTEBOOKS_DIR, root: Path = REPO_ROOT) ->
         parts = path.relative_to(root).parts
         if (path.is_dir() or "__pycache__" in parts or any(p.startswith(".") for p in parts)
                 or path.suffix in {".pyc", ".pyo"}
-                or (path.parent == package and path.name in INSTRUCTOR_MODULES)):
+                or parts[1] == INSTRUCTOR_PACKAGE):
             continue
         files["/".join(parts)] = path.read_bytes()
     for name in BUNDLE_FILES:

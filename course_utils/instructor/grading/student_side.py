@@ -1,0 +1,275 @@
+"""The grader's agent inside the student's (sandboxed) kernel: calls the student's code on request.
+
+The trusted kernel that runs a test cell asks, through ``serve(request_path)``, for one of:
+
+- ``describe``: what the notebook's names are (a function, a class, a module, a value, missing);
+- ``call``: call a function, a class, or a method of an object that lives here, with plain-data
+  arguments, and answer with the result as plain data (objects that are not plain data stay
+  here as numbered handles, or are answered as opaque);
+- ``backward``: gradients of the outputs of an earlier call with respect to its inputs;
+- ``release``: forget the calls and handles of a finished test cell, and put back the random state
+  the notebook had before the test.
+
+It never sees a test. Nothing here is trusted: the answer is plain data that the trusted kernel
+reads with ``allow_pickle=False`` and checks itself.
+"""
+from __future__ import annotations
+
+import inspect
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from course_utils.instructor.grading import plain
+
+_CALLS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}   # call id -> (leaves, outputs)
+_OBJECTS: dict[int, Any] = {}                                     # handle id -> object
+_SAVED_RNG: list[Any] = []
+_MAX_MESSAGE = 4000
+
+
+def _namespace() -> dict:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
+def _unwrap(value: Any) -> Any:
+    """The student's own function behind the course's reference fallback stand-in."""
+    return getattr(value, "__course_reference_for__", None) or value
+
+
+def _signature(value: Any) -> list | None:
+    try:
+        sig = inspect.signature(value)
+    except (TypeError, ValueError):
+        return None
+    return [[p.name, int(p.kind), p.default is not inspect.Parameter.empty]
+            for p in sig.parameters.values()]
+
+
+def _handle(packer: plain.Packer, value: Any) -> dict:
+    """The spec of a value that stays here: a module (with its tree and tensors) or opaque."""
+    import torch
+
+    if isinstance(value, torch.nn.Module):
+        hid = len(_OBJECTS) + 1
+        _OBJECTS[hid] = value
+        return {"t": "handle", "id": hid, "kind": "module", "tree": _tree(packer, value)}
+    return {"t": "opaque", "type": type(value).__qualname__[:200]}
+
+
+def _tree(packer: plain.Packer, module: Any) -> dict:
+    """A module's structure: its type, standard layers' recipes, its own tensors, its children."""
+    try:
+        recipe = plain.module_recipe(module) if type(module).__module__.startswith("torch.nn") else None
+    except plain.NotPlainData:
+        recipe = None
+    own = {k: packer.tensor(v) for k, v in module._parameters.items() if v is not None}
+    buffers = {k: packer.tensor(v) for k, v in module._buffers.items() if v is not None}
+    return {"type": type(module).__qualname__[:200], "torch": recipe is not None,
+            "cls": recipe["cls"] if recipe else None,
+            "kwargs": recipe.get("kwargs") if recipe else None,
+            "params": own, "buffers": buffers,
+            "children": {k: _tree(packer, m) for k, m in module.named_children()}}
+
+
+def _rng_state() -> dict:
+    import torch
+
+    return {"torch": torch.get_rng_state().numpy().copy(), "np": np.random.get_state()}
+
+
+def _set_rng(state: dict) -> None:
+    import torch
+
+    torch.set_rng_state(torch.from_numpy(np.asarray(state["torch"], dtype=np.uint8).copy()))
+    np.random.set_state(tuple(state["np"]))
+
+
+def _pack_rng(packer: plain.Packer) -> dict:
+    state = _rng_state()
+    name, keys, pos, has_gauss, cached = state["np"]
+    return {"torch": packer._key(state["torch"]),
+            "np": [name, packer._key(np.asarray(keys)), int(pos), int(has_gauss), float(cached)]}
+
+
+def _unpack_rng(spec: dict, unpacker: plain.Unpacker) -> dict:
+    name, keys, pos, has_gauss, cached = spec["np"]
+    return {"torch": unpacker.array(spec["torch"]),
+            "np": (str(name), unpacker.array(keys), int(pos), int(has_gauss), float(cached))}
+
+
+def _describe(names: list[str], packer: plain.Packer) -> dict:
+    import torch
+
+    ns, out = _namespace(), {}
+    for name in names:
+        if name not in ns:
+            out[name] = {"kind": "missing"}
+            continue
+        value = _unwrap(ns[name])
+        if isinstance(value, type):
+            out[name] = {"kind": "class", "module": issubclass(value, torch.nn.Module),
+                         "signature": _signature(value)}
+        elif isinstance(value, torch.nn.Module) or not callable(value):
+            out[name] = {"kind": "value", "value": packer.encode(value)}
+        else:
+            out[name] = {"kind": "function", "signature": _signature(value)}
+    return out
+
+
+def _target(spec: dict) -> Any:
+    if "name" in spec:
+        ns = _namespace()
+        if spec["name"] not in ns:
+            raise NameError(f"name {spec['name']!r} is not defined")
+        return _unwrap(ns[spec["name"]])
+    obj = _OBJECTS[int(spec["handle"])]
+    attr = str(spec.get("attr", "__call__"))
+    return obj if attr == "__call__" else getattr(obj, attr)
+
+
+def _decode_handles(unpacker: plain.Unpacker, spec: dict) -> Any:
+    """Arguments the trusted side sends: course modules (rebuilt here) and handles of ours."""
+    import torch
+
+    if spec.get("t") == "module":
+        module = plain.build_module(spec["recipe"])
+        _load_state(module, spec["state"], unpacker)
+        unpacker.modules.append((spec.get("id"), module))
+        return module
+    if spec.get("t") == "handle":
+        module = _OBJECTS[int(spec["id"])]
+        if isinstance(module, torch.nn.Module):
+            _load_state(module, spec.get("state", {}), unpacker)
+        return module
+    raise plain.NotPlainData("malformed message")
+
+
+def _load_state(module: Any, state: dict, unpacker: plain.Unpacker) -> None:
+    """Copy tensors (by dotted name) into a module; parameters stay the module's own leaves."""
+    import torch
+
+    current = plain.module_tensors(module)
+    with torch.no_grad():
+        for name, tspec in state.items():
+            value = unpacker.tensor(tspec)
+            target = current.get(name)
+            if target is None:
+                continue
+            if target.shape == value.shape and target.dtype == value.dtype:
+                target.copy_(value)
+            else:
+                target.data = value.detach()
+            if isinstance(target, torch.nn.Parameter):
+                target.requires_grad_(bool(tspec.get("rg")))
+                target.grad = None if tspec.get("grad") is None else value.grad
+            unpacker.decoded[tspec["a"]] = target   # the leaf for gradients is the module's own
+
+
+def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict:
+    import torch
+
+    _set_rng(_unpack_rng(message["rng"], unpacker))
+    unpacker.modules = []
+    target = _target(message["target"])
+    args, kwargs = unpacker.decode(message["args"]), unpacker.decode(message["kwargs"])
+    if message["target"].get("self_first"):   # the model's own tensors came first: skip them
+        args = args[1:]
+    before = {k: unpacker.array(k) for k in unpacker.decoded if not isinstance(
+        unpacker.decoded[k], torch.nn.Parameter)}
+    with torch.set_grad_enabled(bool(message.get("grad", True))):
+        result = target(*args, **kwargs)
+    reply: dict[str, Any] = {"result": packer.encode(result)}
+    # inputs the call changed in place (the trusted side copies the change into its own)
+    changed = {}
+    for key, obj in unpacker.decoded.items():
+        if key not in before:
+            continue
+        now = obj.detach().cpu().numpy() if torch.is_tensor(obj) else np.asarray(obj)
+        if now.shape != before[key].shape or not np.array_equal(now, before[key], equal_nan=True):
+            changed[key] = packer.encode(obj.detach() if torch.is_tensor(obj) else np.asarray(obj))
+    reply["changed"] = changed
+    reply["modules"] = {str(mid): {k: packer.tensor(v) for k, v in plain.module_tensors(m).items()}
+                        for mid, m in unpacker.modules}
+    reply["rng"] = _pack_rng(packer)
+    outputs = {k: v for k, v in packer.origins.items() if torch.is_tensor(v) and v.requires_grad}
+    leaves = {k: v for k, v in unpacker.decoded.items() if torch.is_tensor(v) and v.requires_grad}
+    if outputs and leaves:
+        call_id = len(_CALLS) + 1
+        _CALLS[call_id] = (leaves, outputs)
+        reply["call"] = call_id
+    return reply
+
+
+def _backward(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict:
+    import torch
+
+    leaves, outputs = _CALLS[int(message["call"])]
+    grads_out = {k: unpacker.tensor(v) for k, v in message["grads"].items()}
+    outs = [outputs[k] for k in grads_out if k in outputs]
+    gos = [grads_out[k].to(outputs[k].dtype) for k in grads_out if k in outputs]
+    wrt = [k for k in message["wrt"] if k in leaves]
+    grads = torch.autograd.grad(outs, [leaves[k] for k in wrt], gos, retain_graph=True,
+                                allow_unused=True) if outs and wrt else []
+    return {"grads": {k: (None if g is None else packer.tensor(g)) for k, g in zip(wrt, grads)}}
+
+
+def _release(message: dict) -> dict:
+    _CALLS.clear()
+    _OBJECTS.clear()
+    if message.get("save_rng"):
+        _SAVED_RNG[:] = [_rng_state()]
+    elif _SAVED_RNG:
+        _set_rng(_SAVED_RNG.pop())
+    return {}
+
+
+def _student_frames(exc: BaseException) -> str:
+    """The part of a traceback that lies in the student's notebook cells (never the grader's)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(str(Path(__file__).parent))]
+    return "".join(traceback.format_list(frames[-6:]))[-_MAX_MESSAGE:]
+
+
+def _error(exc: BaseException) -> dict:
+    builtin = next((c.__name__ for c in type(exc).__mro__
+                    if c.__module__ == "builtins" and issubclass(c, Exception)), "Exception")
+    try:
+        text = str(exc)
+    except Exception:  # a student's exception whose __str__ fails
+        text = "(its message could not be read)"
+    return {"ok": False, "ename": type(exc).__name__[:100], "base": builtin,
+            "evalue": text[:_MAX_MESSAGE], "where": _student_frames(exc)}
+
+
+def serve(request_path: str) -> None:
+    """Answer the request in ``request_path``; the answer goes next to it (``.reply.npz``)."""
+    request = Path(request_path)
+    reply_path = request.with_name(request.name.replace(".request.npz", ".reply.npz"))
+    packer = plain.Packer(handles=_handle)
+    try:
+        message, arrays = plain.read(request)
+        unpacker = plain.Unpacker(arrays, handles=_decode_handles)
+        op = message.get("op")
+        if op == "describe":
+            reply = {"names": _describe(list(message["names"]), packer)}
+        elif op == "call":
+            reply = _call(message, unpacker, packer)
+        elif op == "backward":
+            reply = _backward(message, unpacker, packer)
+        elif op == "release":
+            reply = _release(message)
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        reply["ok"] = True
+    except BaseException as exc:  # noqa: BLE001 - every failure of the student's code is the answer
+        packer = plain.Packer()
+        reply = _error(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            reply["interrupted"] = True
+    plain.write(reply_path, reply, packer.arrays)
