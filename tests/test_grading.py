@@ -17,6 +17,7 @@ import pytest
 from course_utils import cli
 from course_utils.config import REPO_ROOT
 from course_utils.instructor.grading import GradingError, grade_folder, load_assignment, prepare
+from course_utils.instructor.grading.report import executed_path, feedback_path, result_path
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook, student_notebook
 
 pytestmark = pytest.mark.slow
@@ -127,9 +128,11 @@ def _meta(gid: str, kind: str, points: int = 0) -> dict:
 
 TINY = [  # (source, nbgrader metadata or None)
     ("# A tiny assignment", None),
+    ("import numpy as np", {}),
     ("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", _meta("double", "ex")),
     ('assert double(2) == 4, "double(2) should be 4"\n### BEGIN HIDDEN TESTS\n'
-     'assert double(-3) == -6, "double(-3) should be -6"\n### END HIDDEN TESTS',
+     'assert double(-3) == -6, "double(-3) should be -6"\n'
+     'assert np.array_equal(double(np.arange(3)), [0, 2, 4]), "double works on arrays"\n### END HIDDEN TESTS',
      _meta("test_double", "test", 1)),
     ("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION", _meta("square", "ex")),
     ('assert square(3) == 9, "square(3) should be 9"', _meta("test_square", "test", 2)),
@@ -146,6 +149,8 @@ def tiny_solution() -> nbformat.NotebookNode:
     for source, meta in TINY:
         if meta is None:
             nb.cells.append(nbformat.v4.new_markdown_cell(source))
+        elif not meta:
+            nb.cells.append(nbformat.v4.new_code_cell(source))
         else:
             nb.cells.append(nbformat.v4.new_code_cell(source, metadata={"nbgrader": meta}))
     return nb
@@ -216,19 +221,19 @@ EXPECTED = {
     "invalid_nbformat": (0, {"test_square": (FAIL, "not a readable notebook: not valid nbformat")}),
     "raises": (5, {"test_double": (FAIL, "ZeroDivisionError: division by zero"),
                    "test_square": (PASS, "")}),
-    "infinite_loop": (4, {"test_square": (FAIL, "timed out after 4 s in cell 5; the cell was interrupted"),
+    "infinite_loop": (4, {"test_square": (FAIL, "square did not return within the time limit (4 s"),
                           "test_greet": (PASS, "")}),
     "ignores_interrupt": (1, {"test_double": (PASS, ""),
-                              "test_square": (FAIL, "did not answer an interrupt and was killed"),
-                              "test_greet": (FAIL, "not run: kernel killed after cell 5 timed out")}),
-    "kernel_dies": (1, {"test_square": (FAIL, "kernel died in cell 5 (out of memory or the "
-                                              "process exited)"),
-                        "test_greet": (FAIL, "not run: the kernel died in cell 5")}),
+                              "test_square": (FAIL, "square did not return within the time limit (4 s"),
+                              "test_greet": (FAIL, "not run: the notebook's kernel did not answer after "
+                                                   "the test in cell 6 and was killed")}),
+    "kernel_dies": (1, {"test_square": (FAIL, "square"),
+                        "test_greet": (FAIL, "not run: the notebook's kernel")}),
     "flood": (6, {"test_double": (PASS, ""), "test_greet": (PASS, "")}),
     "sys_exit": (3, {"test_greet": (FAIL, "NameError: name 'greet' is not defined; exercise cell greet "
-                                          "(cell 6) raised SystemExit: bye")}),
+                                          "(cell 7) raised SystemExit: bye")}),
     "writes_files": (6, {"test_double": (PASS, ""), "test_greet": (PASS, "")}),
-    "edited_test": (5, {"test_double": (FAIL, "AssertionError: double(-3) should be -6")}),
+    "edited_test": (5, {"test_double": (FAIL, "a hidden test failed: AssertionError: double(-3) should be -6")}),
     "renamed_test": (6, {"test_square": (PASS, "test cell test_square was missing")}),
     "deleted_test": (6, {"test_greet": (PASS, "test cell test_greet was missing (deleted, or its "
                                               "grade_id changed); restored from the source")}),
@@ -291,9 +296,9 @@ def test_unreadable_submissions_are_explained_in_csv_and_feedback(bad):
     totals = {r["student"]: r for r in read_csv(out) if r["test"] == "TOTAL"}
     assert totals["invalid_json"]["reason"].startswith("not a readable notebook: ")
     assert totals["invalid_json"]["points_earned"] == "0"
-    feedback = (out / "feedback" / "invalid_nbformat.md").read_text()
+    feedback = feedback_path(out, "invalid_nbformat").read_text()
     assert "not valid nbformat" in feedback
-    assert not (out / "executed" / "invalid_json.ipynb").exists()
+    assert not executed_path(out, "invalid_json").exists()
 
 
 def test_a_copied_test_cell_is_noted(bad):
@@ -311,8 +316,8 @@ def test_prepare_puts_missing_test_cells_back_in_place(tiny):
         student.cells.remove(by_grade_id(student, gid))
     prepared = prepare(student, assignment)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in prepared.nb.cells]
-    assert ids == [None, "double", "test_double", "test_square", None, "greet", "test_greet"]
-    assert by_grade_id(prepared.nb, "test_double").source == TINY[2][0]   # hidden tests included
+    assert ids == [None, None, "double", "test_double", "test_square", None, "greet", "test_greet"]
+    assert by_grade_id(prepared.nb, "test_double").source == TINY[3][0]   # hidden tests included
     assert prepared.test_notes["test_square"] == [
         "test cell test_square was missing (deleted, or its grade_id changed); restored from the source"]
     assert "exercise cell square was not found" in prepared.failure_notes["test_square"][0]
@@ -320,23 +325,23 @@ def test_prepare_puts_missing_test_cells_back_in_place(tiny):
 
 def test_a_restored_test_cell_runs_after_its_exercise(bad):
     out, _, _, _ = bad
-    executed = read_notebook(out / "executed" / "deleted_test.ipynb")
+    executed = read_notebook(executed_path(out, "deleted_test"))
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in executed.cells]
     assert ids.index("test_greet") == ids.index("greet") + 1
 
 
 def test_output_flood_is_capped(bad):
     out, _, _, _ = bad
-    assert (out / "executed" / "flood.ipynb").stat().st_size < 100_000
-    cell = by_grade_id(read_notebook(out / "executed" / "flood.ipynb"), "double")
+    assert executed_path(out, "flood").stat().st_size < 100_000
+    cell = by_grade_id(read_notebook(executed_path(out, "flood")), "double")
     text = "".join(o.get("text", "") for o in cell.outputs)
     assert 20_000 <= len(text) < 21_000 and "output capped by the grader" in text
 
 
 def test_timeouts_and_dead_kernels_are_recorded_in_the_executed_notebook(bad):
     out, _, _, _ = bad
-    for student, ename in (("infinite_loop", "TimeoutError"), ("kernel_dies", "DeadKernelError")):
-        cell = by_grade_id(read_notebook(out / "executed" / f"{student}.ipynb"), "test_square")
+    for student, ename in (("infinite_loop", "TimeoutError"), ("ignores_interrupt", "TimeoutError")):
+        cell = by_grade_id(read_notebook(executed_path(out, student)), "test_square")
         assert ename in [o.get("ename") for o in cell.outputs]
 
 
@@ -354,7 +359,7 @@ def test_rerun_skips_graded_submissions_resumes_and_regrades(tiny, tmp_path):
     assert graded(second) == [] and len(second.skipped) == 2
     # a changed submission is graded again; so is one whose result is missing (interrupted run)
     nbformat.write(answered(solution, {"double"}), str(subs / "a.ipynb"))
-    (out / "results" / "b.json").unlink()
+    result_path(out, "b").unlink()
     third = grade_folder(assignment, subs, out, **QUIET)
     assert graded(third) == ["a", "b"]
     assert {r["student"]: r["score"] for r in third.results} == {"a": 1, "b": 0}
@@ -370,7 +375,7 @@ def test_cli_grade(tiny, tmp_path, capsys):
     assert cli.main(args + ["--timeout", "60"]) == 0
     text = capsys.readouterr().out
     assert "ada: 6/6" in text and "1 graded, 0 skipped" in text
-    assert (out / "grades.csv").exists() and (out / "feedback" / "ada.md").exists()
+    assert (out / "grades.csv").exists() and feedback_path(out, "ada").exists()
 
     assert cli.main(["grade", "07", str(subs), "--out", str(out), "--solutions", str(solutions)]) == 2
     assert "available: 01_tiny" in capsys.readouterr().err
@@ -384,3 +389,348 @@ def test_a_solution_without_graded_cells_is_refused(tmp_path):
                    str(tmp_path / "02_empty.ipynb"))
     with pytest.raises(GradingError, match="no graded test cells"):
         load_assignment("02", tmp_path)
+
+
+# --- a hostile class: every attack that once worked is a fixture -------------------------------
+# Each must fail to gain a point, to crash the grader, or to change another student's result.
+
+MARK = "course-attack-7f3e"   # in every attacking process's command line: none may outlive grading
+HIDDEN_ONLY = ("double(-3) should be -6", "np.arange(3)", "BEGIN HIDDEN TESTS", "double works on arrays")
+
+ATTACKS = {
+    # 1. an input transformer turns every later test cell into `pass`
+    "input_transformer": ("double", '''\
+def _neutralise(lines):
+    text = "".join(lines)
+    if "assert" in text or "HIDDEN TESTS" in text or "checks.check_" in text:
+        return ["pass\\n"]
+    return lines
+
+get_ipython().input_transformers_cleanup.append(_neutralise)
+
+def double(x):
+    raise NotImplementedError()'''),
+    # 2. rebind what the tests read: np, the self-checks, objects equal to everything
+    "rebinding": ("double", '''\
+import sys, types
+import numpy
+
+class _Yes:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __bool__(self): return True
+    def __getattr__(self, name): return lambda *a, **k: True
+
+class _FakeNumpy(types.ModuleType):
+    def __getattr__(self, name): return lambda *a, **k: True
+
+np = _FakeNumpy("numpy")
+sys.modules["numpy"].allclose = numpy.array_equal = lambda *a, **k: True
+import course_utils.checks.week01 as _w
+for _name in dir(_w):
+    if _name.startswith("check_"):
+        setattr(_w, _name, lambda *a, **k: None)
+
+def double(x):
+    return _Yes()
+
+def square(x):
+    return _Yes()
+
+def greet(name):
+    return _Yes()'''),
+    # 3. a process that outlives the kernel rewrites results and grades.csv
+    "daemon": ("double", f'''\
+import os, subprocess, sys
+_script = """
+import glob, json, os, sys, time
+for _ in range(400):
+    roots = [os.environ.get("XDG_CACHE_HOME", ""), os.path.expanduser("~"), "/tmp", "/proc/1/cwd", os.getcwd()]
+    for root in roots:
+        for up in (root, os.path.dirname(root), os.path.dirname(os.path.dirname(root))):
+            for path in glob.glob(os.path.join(up, "**", "results", "*.json"), recursive=True)[:100]:
+                try:
+                    r = json.load(open(path))
+                    for t in r.get("tests", []):
+                        t["status"], t["points_earned"] = "passed", t["points_possible"]
+                    r["score"] = r.get("possible", 0)
+                    open(path, "w").write(json.dumps(r))
+                except Exception:
+                    pass
+    time.sleep(0.1)
+"""
+subprocess.Popen([sys.executable, "-c", _script, "{MARK}"], start_new_session=True,
+                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def double(x):
+    raise NotImplementedError()'''),
+    # 4. find the solution (grader's cwd, the package's repository, $PWD) and blank its tests
+    "rewrites_solution": ("double", '''\
+import glob, json, os
+import course_utils.config as _config
+_bases = [f"/proc/{os.getppid()}/cwd", "/proc/1/cwd", os.environ.get("PWD", ""), str(_config.REPO_ROOT),
+          os.getcwd(), "/tmp", "/root", "/work", "/home"]
+_changed = []
+for _base in _bases:
+    for _path in glob.glob(os.path.join(_base, "**", "01_tiny.ipynb"), recursive=True)[:20]:
+        try:
+            _nb = json.load(open(_path))
+            for _cell in _nb["cells"]:
+                if _cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+                    _cell["source"] = "pass"
+            json.dump(_nb, open(_path, "w"))
+            _changed.append(_path)
+        except Exception:
+            pass
+print("rewrote:", _changed)
+
+def double(x):
+    raise NotImplementedError()'''),
+    # 5. fish for the hidden tests (files, other processes, the kernel's own history) and leak
+    #    what was found in an error message, which lands in the feedback
+    "leaks_tests": ("double", '''\
+import glob, os
+from IPython import get_ipython
+_found = []
+for _pattern in ("/proc/*/cmdline", "/proc/*/environ", "/proc/*/cwd/**/*.ipynb"):
+    for _path in glob.glob(_pattern, recursive=True)[:200]:
+        try:
+            _text = open(_path, errors="replace").read()
+        except Exception:
+            continue
+        if "HIDDEN" in _text:
+            _found.append(_text[_text.index("HIDDEN"):][:300])
+_seen = []
+get_ipython().input_transformers_cleanup.append(lambda lines: _seen.append("".join(lines)) or lines)
+
+def double(x):
+    history = " ".join(_seen) + " ".join(get_ipython().history_manager.input_hist_raw)
+    i = history.find("HIDDEN")
+    raise RuntimeError("LEAK " + " ".join(_found)[:400] + " HISTORY " + (history[i:i + 400] if i >= 0 else ""))'''),
+    # 6. kill the parent process (once the grader's pool worker), and every process it may see
+    "kills_parent": ("square", '''\
+import os, signal
+for _pid in (os.getppid(), 1):
+    try:
+        os.kill(_pid, signal.SIGKILL)
+    except Exception:
+        pass
+try:
+    os.kill(-1, signal.SIGKILL)
+except Exception:
+    pass
+
+def square(x):
+    return x * x'''),
+    # 7. take all the memory there is
+    "memory_hog": ("square", '''\
+_chunks = []
+while True:
+    _chunks.append(bytearray(2**28))   # 256 MB at a time, until something stops it
+
+def square(x):
+    return x * x'''),
+    # 8. rich outputs: many large HTML outputs
+    "rich_flood": ("square", '''\
+from IPython.display import HTML, display
+for _ in range(8):
+    display(HTML("<p>" + "x" * 3_000_000 + "</p>"))     # over the limit of one output
+for _ in range(30):
+    display(HTML("<p>" + "y" * 1_500_000 + "</p>"))     # together over the notebook's limit
+
+def square(x):
+    return x * x'''),
+}
+
+
+def _attack_submissions(solution: nbformat.NotebookNode) -> dict[str, object]:
+    subs: dict[str, object] = {}
+    for name, (gid, source) in ATTACKS.items():
+        nb = answered(solution) if name in ("kills_parent", "memory_hog", "rich_flood") else student_notebook(solution)
+        subs[name] = _with(nb, gid, source)
+    subs["correct"] = answered(solution)
+    subs["correct_copy"] = answered(solution)            # the same file twice: flagged
+    subs["untouched"] = student_notebook(solution)
+    subs["é" * 120] = answered(solution)                 # 246 bytes with .ipynb: a legal name
+    subs["x" * 249] = answered(solution)                 # 255 bytes, the longest a file name may be
+    return subs
+
+
+def _processes(pattern: str) -> list[str]:
+    """Command lines of live processes that contain ``pattern``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if pattern in cmd and proc.name != str(__import__("os").getpid()):
+            found.append(cmd)
+    return found
+
+
+@pytest.fixture(scope="module")
+def attacked(tiny, tmp_path_factory):
+    from course_utils.instructor.grading import Limits
+    from course_utils.instructor.grading.sandbox import bwrap_problem
+
+    if bwrap_problem():
+        if __import__("os").environ.get("CI"):
+            pytest.fail(f"the sandbox must work in CI: {bwrap_problem()}")
+        pytest.skip(f"no sandbox here: {bwrap_problem()}")
+    root, solutions, assignment = tiny
+    base = tmp_path_factory.mktemp("attacks")
+    subs, out = base / "submissions", base / "out"
+    _write_submissions(subs, _attack_submissions(read_notebook(solutions / "01_tiny.ipynb")))
+    before = tree_hash(subs), tree_hash(solutions), tree_hash(REPO_ROOT / "solutions")
+    cwd = __import__("os").getcwd()
+    __import__("os").chdir(root)          # the grader's working folder holds the solutions
+    try:
+        summary = grade_folder(assignment, subs, out, jobs=2, timeout=20, sandbox="bwrap",
+                               limits=Limits(memory=3 * 2**30), **QUIET)
+    finally:
+        __import__("os").chdir(cwd)
+    after = tree_hash(subs), tree_hash(solutions), tree_hash(REPO_ROOT / "solutions")
+    survivors = _processes(MARK)
+    # what the grader reports is what it signed: reread it from the disk, as an instructor would
+    return out, {r["student"]: r for r in summary.results}, before, after, survivors, summary
+
+
+@pytest.mark.parametrize("attack", ["input_transformer", "rebinding", "daemon", "rewrites_solution", "leaks_tests"])
+def test_an_attack_on_the_tests_gains_nothing(attacked, attack):
+    out, results, *_ = attacked
+    r = results[attack]
+    assert r["score"] == 0 and not r["grader_error"], json.dumps(r, indent=1)
+    rows = [row for row in read_csv(out) if row["student"] == attack]
+    assert {row["points_earned"] for row in rows} == {"0"}
+
+
+def test_nothing_outlives_grading_and_no_file_outside_the_sandbox_changed(attacked):
+    _, results, before, after, survivors, _ = attacked
+    assert survivors == []
+    assert before == after          # submissions, the assignment's solutions, the repository's solutions
+
+
+def test_a_rewritten_solution_cannot_reach_other_students(attacked):
+    _, results, *_ = attacked
+    assert results["untouched"]["score"] == 0 and results["correct"]["score"] == 6
+
+
+def test_feedback_never_quotes_a_hidden_test(attacked):
+    out, results, *_ = attacked
+    everything = (out / "grades.csv").read_text() + "".join(
+        p.read_text() for p in (out / "feedback").glob("*.md"))
+    for text in HIDDEN_ONLY:
+        assert text not in everything
+    reason = next(t["reason"] for t in results["leaks_tests"]["tests"] if t["test"] == "test_double")
+    assert reason.startswith("RuntimeError: LEAK") and "HIDDEN" not in reason
+
+
+def test_hostile_processes_memory_and_outputs_cost_only_their_own_points(attacked):
+    out, results, *_ , summary = attacked
+    assert not summary.grader_errors
+    kp = {t["test"]: t for t in results["kills_parent"]["tests"]}
+    assert kp["test_double"]["status"] == PASS          # ran before the attack
+    hog = results["memory_hog"]
+    assert hog["score"] == 4 and any("MemoryError" in n for n in hog["notes"]), hog["notes"]
+    flood = executed_path(out, "rich_flood")
+    assert results["rich_flood"]["score"] == 6 and flood.stat().st_size < 30 * 2**20
+    assert "output dropped by the grader" in flood.read_text()
+
+
+def test_long_and_unusual_file_names_and_identical_files(attacked):
+    out, results, *_ = attacked
+    for name in ("é" * 120, "x" * 249):
+        assert results[name]["score"] == 6 and not results[name]["grader_error"]
+        assert feedback_path(out, name).exists() and len(feedback_path(out, name).name) < 80
+    totals = {row["student"]: row for row in read_csv(out) if row["test"] == "TOTAL"}
+    assert len(totals) == len(ATTACKS) + 5
+    twins = set(totals["correct"]["identical_to"].split("; "))
+    assert {"correct_copy", "é" * 120, "x" * 249} <= twins
+
+
+def test_forged_or_unsigned_results_are_not_accepted(attacked, tmp_path):
+    from course_utils.instructor.grading.report import load_results
+
+    out, *_ = attacked
+    path = result_path(out, "untouched")
+    forged = json.loads(path.read_text())
+    forged["score"] = 6
+    for t in forged["tests"]:
+        t["status"], t["points_earned"] = PASS, t["points_possible"]
+    copy_dir = tmp_path / "out"
+    import shutil
+    shutil.copytree(out, copy_dir)
+    result_path(copy_dir, "untouched").write_text(json.dumps(forged))
+    rejected: list = []
+    kept = {r["student"] for r in load_results(copy_dir, rejected=rejected)}
+    assert "untouched" not in kept and rejected == [path.name]
+
+
+def test_without_a_sandbox_a_dying_worker_costs_only_its_submission(tiny, tmp_path, capsys):
+    """Unsandboxed (as on a machine without bubblewrap), a submission can kill the grader's
+    worker: it is retried once, then recorded as a grader error; the others are graded, the run
+    says it was not sandboxed and the command's exit code is 1."""
+    _, solutions, _ = tiny
+    solution = read_notebook(solutions / "01_tiny.ipynb")
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    killer = _with(answered(solution), "square", (
+        "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n\ndef square(x):\n    return x * x"))
+    _write_submissions(subs, {"killer": killer, "correct": answered(solution),
+                              "untouched": student_notebook(solution)})
+    args = ["grade", "01_tiny", str(subs), "--out", str(out), "--solutions", str(solutions),
+            "--sandbox", "none", "--jobs", "2", "--timeout", "30"]
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert "NOT SANDBOXED" in captured.out + captured.err
+    assert "grading it once more" in captured.out + captured.err
+    totals = {row["student"]: row for row in read_csv(out) if row["test"] == "TOTAL"}
+    assert totals["correct"]["points_earned"] == "6" and totals["untouched"]["points_earned"] == "0"
+    assert totals["killer"]["points_earned"] == "0" and "grader error" in totals["killer"]["reason"]
+    assert "graded WITHOUT a sandbox" in totals["correct"]["reason"]
+
+
+def test_a_changed_test_regrades_everyone(tiny, tmp_path):
+    root, solutions, assignment = tiny
+    solution = read_notebook(solutions / "01_tiny.ipynb")
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(subs, {"a": answered(solution)})
+    lines: list[str] = []
+    grade_folder(assignment, subs, out, progress=False, echo=lines.append)
+    changed = copy.deepcopy(solution)
+    by_grade_id(changed, "test_square").source += "\nassert square(-2) == 4"
+    other = tmp_path / "solutions"
+    other.mkdir()
+    nbformat.write(changed, str(other / "01_tiny.ipynb"))
+    second = grade_folder(load_assignment("01", other), subs, out, progress=False, echo=lines.append)
+    assert [r["student"] for r in second.graded] == ["a"]
+    assert any("the solution's tests changed" in line for line in lines)
+
+
+def test_killing_the_grader_kills_its_workers_and_kernels(tiny, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, solutions, _ = tiny
+    solution = read_notebook(solutions / "01_tiny.ipynb")
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    slow = _with(answered(solution), "square", f"import time\ntime.sleep(300)  # {MARK}-slow\n\ndef square(x):\n    return x * x")
+    _write_submissions(subs, {"slow1": slow, "slow2": copy.deepcopy(slow)})
+    grader = subprocess.Popen([sys.executable, "-m", "course_utils", "grade", "01_tiny", str(subs),
+                               "--out", str(out), "--solutions", str(solutions), "--jobs", "2"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sandboxed = lambda: [p for p in _processes("ipykernel_launcher") if "/grade-" in p]  # noqa: E731
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(sandboxed()) < 2:    # both students' kernels run
+        time.sleep(0.5)
+    time.sleep(3)
+    workers = _processes("course_utils.instructor.grading.worker")
+    assert workers, "the grader started no worker"
+    os.kill(grader.pid, signal.SIGKILL)
+    grader.wait()
+    time.sleep(3)
+    assert _processes("course_utils.instructor.grading.worker") == []
+    assert sandboxed() == []

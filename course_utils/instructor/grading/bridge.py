@@ -202,10 +202,16 @@ def remote_call(link: Link, target: dict, args: tuple, kwargs: dict, label: str)
     message = {"op": "call", "target": {k: v for k, v in target.items() if k != "owner"},
                "args": packer.encode(list(args)), "kwargs": packer.encode(dict(kwargs)),
                "grad": torch.is_grad_enabled(), "rng": _rng_message(packer)}
+    hooked: dict[str, nn.Module] = {}
     if state:
         message["args"] = {"t": "list", "v": [{"t": "handle", "id": target["handle"], "state": state},
                                               *message["args"]["v"]]}
         message["target"]["self_first"] = True
+        # forward hooks on the model's submodules (a check may record which layer computes what):
+        # the student's kernel records the calls of those submodules, and they are replayed here
+        hooked = {name: m for name, m in owner.named_modules() if m._forward_hooks}
+        if hooked:
+            message["trace"] = sorted(hooked)
     reply, arrays = link.request(message, packer.arrays, label)
     if not reply.get("ok"):
         raise _student_exception(reply)
@@ -226,6 +232,10 @@ def remote_call(link: Link, target: dict, args: tuple, kwargs: dict, label: str)
     for mid, tensors in reply.get("modules", {}).items():
         _apply_module_state(modules[int(mid)], tensors, unpacker)
     result = unpacker.decode(reply["result"])
+    for name, inputs, output in unpacker.decode(reply.get("trace", {"t": "list", "v": []})):
+        module = hooked.get(name)
+        for hook in list(module._forward_hooks.values()) if module is not None else []:
+            hook(module, tuple(inputs), output)
     out_keys = [k for k, v in unpacker.decoded.items()
                 if torch.is_tensor(v) and v.requires_grad and not isinstance(v, nn.Parameter)]
     in_keys = [k for k, v in packer.origins.items() if torch.is_tensor(v) and v.requires_grad]
@@ -336,6 +346,9 @@ class RemoteModule(nn.Module):
 
 
 def _build_tree(module: nn.Module, tree: dict, unpacker: plain.Unpacker, link: Link) -> None:
+    for name, spec in tree.get("attrs", {}).items():
+        if isinstance(name, str) and name.isidentifier() and not name.startswith("_"):
+            module.__dict__[name] = unpacker.decode(spec)
     for name, spec in tree.get("params", {}).items():
         value = unpacker.tensor(spec)
         module._parameters[name] = value if isinstance(value, nn.Parameter) else nn.Parameter(

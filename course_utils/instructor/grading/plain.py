@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,19 @@ class Packer:
         if type(value) is np.ndarray:
             if value.dtype.kind not in "biufcU":
                 raise NotPlainData(f"an array of dtype {value.dtype} is not plain data")
-            return {"t": "nd", "a": self._key(np.ascontiguousarray(value).copy(), value)}
-        import torch
-
+            return {"t": "nd", "a": self._key(np.array(value, copy=True, order="C"), value)}
+        torch = sys.modules.get("torch")   # no tensor can exist before torch is imported
+        if torch is None:
+            return self._other(value, depth)
         if isinstance(value, torch.dtype):
             return {"t": "dtype", "v": str(value).rsplit(".", 1)[1]}
         if type(value) is torch.Size:
             return {"t": "size", "v": [int(v) for v in value]}
         if torch.is_tensor(value):
             return self.tensor(value)
+        return self._other(value, depth)
+
+    def _other(self, value: Any, depth: int) -> Any:
         if type(value) in (list, tuple):
             return {"t": type(value).__name__, "v": [self.encode(v, depth + 1) for v in value]}
         if type(value) is dict:
@@ -185,11 +190,11 @@ class Packer:
         data = t.detach().cpu()
         if data.dtype == torch.bfloat16:
             data = data.float()
-        key = self._key(np.ascontiguousarray(data.resolve_conj().resolve_neg().numpy()).copy(), t)
+        key = self._key(np.array(data.resolve_conj().resolve_neg().numpy(), copy=True, order="C"), t)
         spec = {"t": "tensor", "a": key, "dtype": str(t.dtype).rsplit(".", 1)[1],
                 "rg": bool(t.requires_grad), "param": isinstance(t, torch.nn.Parameter)}
         if t.is_leaf and t.grad is not None:
-            spec["grad"] = self._key(np.ascontiguousarray(t.grad.detach().cpu().numpy()).copy())
+            spec["grad"] = self._key(np.array(t.grad.detach().cpu().numpy(), copy=True, order="C"))
         return spec
 
     def module(self, module: Any) -> dict:
@@ -198,6 +203,8 @@ class Packer:
                 "state": {k: self.tensor(v) for k, v in module_tensors(module).items()}}
 
     def _gmm(self, value: Any) -> dict | None:
+        if not type(value).__module__.startswith("sklearn.mixture"):
+            return None
         try:
             from sklearn.mixture import GaussianMixture
         except ImportError:  # pragma: no cover

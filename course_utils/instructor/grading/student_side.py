@@ -16,6 +16,7 @@ reads with ``allow_pickle=False`` and checks itself.
 from __future__ import annotations
 
 import inspect
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,7 @@ def _signature(value: Any) -> list | None:
 
 def _handle(packer: plain.Packer, value: Any) -> dict:
     """The spec of a value that stays here: a module (with its tree and tensors) or opaque."""
-    import torch
-
-    if isinstance(value, torch.nn.Module):
+    if _is_module(value):
         hid = len(_OBJECTS) + 1
         _OBJECTS[hid] = value
         return {"t": "handle", "id": hid, "kind": "module", "tree": _tree(packer, value)}
@@ -70,7 +69,15 @@ def _tree(packer: plain.Packer, module: Any) -> dict:
         recipe = None
     own = {k: packer.tensor(v) for k, v in module._parameters.items() if v is not None}
     buffers = {k: packer.tensor(v) for k, v in module._buffers.items() if v is not None}
-    return {"type": type(module).__qualname__[:200], "torch": recipe is not None,
+    attrs = {}
+    for name, value in vars(module).items():   # plain attributes (sizes, flags): copied
+        if name.startswith("_") or name == "training" or callable(value):
+            continue
+        try:
+            attrs[name] = packer.encode(value)
+        except plain.NotPlainData:
+            continue
+    return {"type": type(module).__qualname__[:200], "torch": recipe is not None, "attrs": attrs,
             "cls": recipe["cls"] if recipe else None,
             "kwargs": recipe.get("kwargs") if recipe else None,
             "params": own, "buffers": buffers,
@@ -103,9 +110,15 @@ def _unpack_rng(spec: dict, unpacker: plain.Unpacker) -> dict:
             "np": (str(name), unpacker.array(keys), int(pos), int(has_gauss), float(cached))}
 
 
-def _describe(names: list[str], packer: plain.Packer) -> dict:
-    import torch
+def _is_module(value: Any, cls: bool = False) -> bool:
+    """An nn.Module (or, with ``cls``, a subclass of it); torch is not imported for this."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    return issubclass(value, torch.nn.Module) if cls else isinstance(value, torch.nn.Module)
 
+
+def _describe(names: list[str], packer: plain.Packer) -> dict:
     ns, out = _namespace(), {}
     for name in names:
         if name not in ns:
@@ -113,9 +126,9 @@ def _describe(names: list[str], packer: plain.Packer) -> dict:
             continue
         value = _unwrap(ns[name])
         if isinstance(value, type):
-            out[name] = {"kind": "class", "module": issubclass(value, torch.nn.Module),
+            out[name] = {"kind": "class", "module": _is_module(value, cls=True),
                          "signature": _signature(value)}
-        elif isinstance(value, torch.nn.Module) or not callable(value):
+        elif _is_module(value) or not callable(value):
             out[name] = {"kind": "value", "value": packer.encode(value)}
         else:
             out[name] = {"kind": "function", "signature": _signature(value)}
@@ -162,11 +175,13 @@ def _load_state(module: Any, state: dict, unpacker: plain.Unpacker) -> None:
             if target is None:
                 continue
             if target.shape == value.shape and target.dtype == value.dtype:
-                target.copy_(value)
+                if not torch.equal(target, value):   # unchanged: keep earlier graphs usable
+                    target.copy_(value)
             else:
                 target.data = value.detach()
             if isinstance(target, torch.nn.Parameter):
-                target.requires_grad_(bool(tspec.get("rg")))
+                if target.requires_grad != bool(tspec.get("rg")):
+                    target.requires_grad_(bool(tspec.get("rg")))
                 target.grad = None if tspec.get("grad") is None else value.grad
             unpacker.decoded[tspec["a"]] = target   # the leaf for gradients is the module's own
 
@@ -182,9 +197,22 @@ def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict
         args = args[1:]
     before = {k: unpacker.array(k) for k in unpacker.decoded if not isinstance(
         unpacker.decoded[k], torch.nn.Parameter)}
-    with torch.set_grad_enabled(bool(message.get("grad", True))):
-        result = target(*args, **kwargs)
-    reply: dict[str, Any] = {"result": packer.encode(result)}
+    trace: list = []
+    hooks = []
+    if message.get("trace") and message["target"].get("self_first"):
+        named = dict(_OBJECTS[int(message["target"]["handle"])].named_modules())
+        for name in message["trace"]:
+            if name in named:
+                hooks.append(named[name].register_forward_hook(
+                    lambda m, i, o, name=name: trace.append([name, [t.detach() for t in i if torch.is_tensor(t)],
+                                                             o.detach() if torch.is_tensor(o) else None])))
+    try:
+        with torch.set_grad_enabled(bool(message.get("grad", True))):
+            result = target(*args, **kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    reply: dict[str, Any] = {"result": packer.encode(result), "trace": packer.encode(trace)}
     # inputs the call changed in place (the trusted side copies the change into its own)
     changed = {}
     for key, obj in unpacker.decoded.items():
