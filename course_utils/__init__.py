@@ -3,6 +3,7 @@
 Notebooks import from here; nothing here imports from a notebook. Modules:
 ``config`` (fast mode, folders, device, seeding), ``data`` (datasets), ``metrics``
 (ACC / NMI / ARI), ``viz`` (matplotlib figures), ``widgets`` (ipywidgets over viz),
-``checks`` (student self-checks), ``release`` (solutions -> student notebooks), ``cli``.
+``checks`` (student self-checks), ``cli``; ``instructor`` (release, execute, grading:
+what only instructors use, left out of the student bundle).
 """
 __version__ = "0.1.0"

@@ -79,8 +79,9 @@ class Assignment:
     def possible(self) -> float:
         return sum(t.points for t in self.tests)
 
-    def test(self, grade_id: str) -> Test:
-        return next(t for t in self.tests if t.grade_id == grade_id)
+    def test(self, grade_id: str | None) -> Test | None:
+        """The test with this grade_id, or None (e.g. a cell a student marked as a test)."""
+        return next((t for t in self.tests if t.grade_id == grade_id), None)
 
 
 def available_assignments(solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:

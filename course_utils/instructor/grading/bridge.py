@@ -173,7 +173,9 @@ def _rng_message(packer: plain.Packer) -> dict:
 
 
 def _apply_rng(spec: dict, unpacker: plain.Unpacker) -> None:
-    torch.set_rng_state(torch.from_numpy(np.asarray(unpacker.array(spec["torch"]), dtype=np.uint8).copy()))
+    state = np.asarray(unpacker.array(spec["torch"]), dtype=np.uint8)
+    if state.size:   # empty when the notebook has not imported torch
+        torch.set_rng_state(torch.from_numpy(state.copy()))
     name, keys, pos, has_gauss, cached = spec["np"]
     np.random.set_state((str(name), unpacker.array(keys), int(pos), int(has_gauss), float(cached)))
 

@@ -281,6 +281,8 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout) -> None
         if stopped:
             runs[index] = CellRun("not run", f"not run: {stopped}")
             continue
+        # a test of the solution runs in the trusted kernel; any other cell (even one a student
+        # marked as a test) is the student's and runs in the sandbox
         test = assignment.test(_grade_id(cell)) if _is_test(cell) else None
         client = trusted if test else student
         client.reset_output_counts()

@@ -200,6 +200,7 @@ def kernel_env(spec: SandboxSpec, fast: bool) -> dict[str, str]:
         "COURSE_DATA_DIR": str(config.data_dir()),
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
         "JPY_SESSION_NAME": "submission.ipynb",
     }
     return env

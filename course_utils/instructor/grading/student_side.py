@@ -85,15 +85,16 @@ def _tree(packer: plain.Packer, module: Any) -> dict:
 
 
 def _rng_state() -> dict:
-    import torch
-
-    return {"torch": torch.get_rng_state().numpy().copy(), "np": np.random.get_state()}
+    """The global random states (torch's only if the notebook imported torch)."""
+    torch = sys.modules.get("torch")
+    state = torch.get_rng_state().numpy().copy() if torch is not None else np.zeros(0, np.uint8)
+    return {"torch": state, "np": np.random.get_state()}
 
 
 def _set_rng(state: dict) -> None:
-    import torch
-
-    torch.set_rng_state(torch.from_numpy(np.asarray(state["torch"], dtype=np.uint8).copy()))
+    torch = sys.modules.get("torch")
+    if torch is not None and np.asarray(state["torch"]).size:
+        torch.set_rng_state(torch.from_numpy(np.asarray(state["torch"], dtype=np.uint8).copy()))
     np.random.set_state(tuple(state["np"]))
 
 
@@ -187,19 +188,18 @@ def _load_state(module: Any, state: dict, unpacker: plain.Unpacker) -> None:
 
 
 def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict:
-    import torch
-
+    torch = sys.modules.get("torch")   # not imported by the notebook: no tensor can be involved
     _set_rng(_unpack_rng(message["rng"], unpacker))
     unpacker.modules = []
     target = _target(message["target"])
     args, kwargs = unpacker.decode(message["args"]), unpacker.decode(message["kwargs"])
     if message["target"].get("self_first"):   # the model's own tensors came first: skip them
         args = args[1:]
-    before = {k: unpacker.array(k) for k in unpacker.decoded if not isinstance(
-        unpacker.decoded[k], torch.nn.Parameter)}
+    before = {k: unpacker.array(k) for k, v in unpacker.decoded.items()
+              if torch is None or not isinstance(v, torch.nn.Parameter)}
     trace: list = []
     hooks = []
-    if message.get("trace") and message["target"].get("self_first"):
+    if torch is not None and message.get("trace") and message["target"].get("self_first"):
         named = dict(_OBJECTS[int(message["target"]["handle"])].named_modules())
         for name in message["trace"]:
             if name in named:
@@ -207,8 +207,11 @@ def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict
                     lambda m, i, o, name=name: trace.append([name, [t.detach() for t in i if torch.is_tensor(t)],
                                                              o.detach() if torch.is_tensor(o) else None])))
     try:
-        with torch.set_grad_enabled(bool(message.get("grad", True))):
+        if torch is None:
             result = target(*args, **kwargs)
+        else:
+            with torch.set_grad_enabled(bool(message.get("grad", True))):
+                result = target(*args, **kwargs)
     finally:
         for hook in hooks:
             hook.remove()
@@ -218,13 +221,16 @@ def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict
     for key, obj in unpacker.decoded.items():
         if key not in before:
             continue
-        now = obj.detach().cpu().numpy() if torch.is_tensor(obj) else np.asarray(obj)
+        is_tensor = torch is not None and torch.is_tensor(obj)
+        now = obj.detach().cpu().numpy() if is_tensor else np.asarray(obj)
         if now.shape != before[key].shape or not np.array_equal(now, before[key], equal_nan=True):
-            changed[key] = packer.encode(obj.detach() if torch.is_tensor(obj) else np.asarray(obj))
+            changed[key] = packer.encode(obj.detach() if is_tensor else np.asarray(obj))
     reply["changed"] = changed
     reply["modules"] = {str(mid): {k: packer.tensor(v) for k, v in plain.module_tensors(m).items()}
                         for mid, m in unpacker.modules}
     reply["rng"] = _pack_rng(packer)
+    if torch is None:
+        return reply
     outputs = {k: v for k, v in packer.origins.items() if torch.is_tensor(v) and v.requires_grad}
     leaves = {k: v for k, v in unpacker.decoded.items() if torch.is_tensor(v) and v.requires_grad}
     if outputs and leaves:
