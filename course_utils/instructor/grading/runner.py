@@ -234,7 +234,8 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
     student_km.sandbox = spec
     student_km.kernel_spec.interrupt_mode = "message"   # a signal would stop at bubblewrap
     budget: dict = {}
-    common = dict(allow_errors=True, store_widget_state=False, kernel_name="python3")
+    common = dict(allow_errors=True, store_widget_state=False, kernel_name="python3",
+                  shutdown_kernel="immediate")
     student = GradingClient(nb, km=student_km, timeout=int(max(1, round(timeout))),
                             resources={"metadata": {"path": str(spec.work)}}, **common)
     trusted = GradingClient(nb, km=AsyncKernelManager(kernel_name="python3"),
@@ -251,14 +252,24 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     trusted_env = dict(os.environ, COURSE_GRADING="1", COURSE_FAST="1" if fast else "0",
                        MPLBACKEND="module://matplotlib_inline.backend_inline")
-    with student.setup_kernel(cwd=str(spec.work), env=kernel_env(spec, fast), **quiet):
-        try:
-            _start(student, "student's", OUTPUT_CAP_PREAMBLE)
-            with trusted.setup_kernel(cwd=str(trusted_dir), env=trusted_env, **quiet):
-                _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, timeout))
-                _run_cells(nb, assignment, student, trusted, runs, replies, timeout)
-        finally:
-            _kill_group(student_km)
+    # the trusted kernel boots (and imports torch) while the student's kernel starts
+    run_sync(trusted.km.start_kernel)(cwd=str(trusted_dir), env=trusted_env, **quiet)
+    try:
+        with student.setup_kernel(cwd=str(spec.work), env=kernel_env(spec, fast), cleanup_kc=True, **quiet):
+            try:
+                _start(student, "student's", OUTPUT_CAP_PREAMBLE)
+                with trusted.setup_kernel(cleanup_kc=True):
+                    _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, timeout))
+                    _run_cells(nb, assignment, student, trusted, runs, replies, timeout)
+            finally:
+                _kill_group(student_km)
+    finally:
+        for km in (trusted.km, student_km):
+            try:
+                if run_sync(km.is_alive)():
+                    run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # already gone
+                pass
     return runs
 
 

@@ -144,8 +144,8 @@ def grade(job: dict) -> dict[str, Any]:
             link_cache(shared_cache, spec.cache)
             spec.work.mkdir(parents=True)
             (spec.work / "submission.ipynb").write_bytes(data)   # a copy; the original is never touched
-            fonts = Path(job.get("font_cache") or "")
-            if fonts.is_dir():   # matplotlib's font list, built once by the grader
+            fonts = job.get("font_cache")
+            if fonts and Path(fonts).is_dir():   # matplotlib's font list, built once by the grader
                 shutil.copytree(fonts, spec.home / ".config" / "matplotlib")
             spec.prepare_folders()
             trusted_dir = root / "trusted"

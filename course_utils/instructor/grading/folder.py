@@ -1,0 +1,298 @@
+"""Grading a folder of submissions: one worker process per submission, results signed and saved.
+
+See the package docstring (``course_utils/instructor/grading/__init__.py``) for the whole design.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from course_utils.instructor.grading.assignment import (
+    Assignment,
+    GradingError,
+    Test,
+    available_assignments,
+    load_assignment,
+    prepare,
+    resolve_assignment,
+)
+from course_utils.instructor.grading.report import (
+    CSV_COLUMNS,
+    executed_path,
+    feedback_markdown,
+    load_results,
+    save,
+    signing_key,
+    student_key,
+    write_grades_csv,
+)
+from course_utils.instructor.grading.sandbox import Limits, bwrap_problem
+from course_utils.instructor.grading.worker import RESULT_MARK, all_failed, new_result
+
+DEFAULT_TIMEOUT_FAST = 120   # seconds per cell in fast mode
+DEFAULT_TIMEOUT_FULL = 3600  # seconds per cell in full mode (papers' sizes, maybe no GPU)
+WORKER_GRACE = 600           # seconds a worker may take beyond its cells' time limits
+
+
+
+@dataclass
+class GradeSummary:
+    graded: list[dict]
+    skipped: list[dict]
+    csv: Path
+    sandbox: str = ""          # "bwrap", or "none: <why>"
+    notes: list[str] | None = None
+
+    @property
+    def results(self) -> list[dict]:
+        return sorted(self.graded + self.skipped, key=lambda r: r["student"])
+
+    @property
+    def grader_errors(self) -> list[dict]:
+        return [r for r in self.graded if r.get("grader_error")]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def list_submissions(submissions_dir: Path) -> list[Path]:
+    folder = Path(submissions_dir)
+    return sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file())
+
+
+def summary_line(result: dict) -> str:
+    line = f"{result['student']}: {result['score']:g}/{result['possible']:g}"
+    failed = [t["test"] for t in result["tests"] if t["status"] == "failed"]
+    if result["grader_error"]:
+        line += f"  GRADER ERROR: {result['notes'][-1]}"
+    elif failed:
+        line += f"  failed: {', '.join(failed)}"
+    return line
+
+
+def _set_pdeathsig() -> None:
+    """In a worker, before exec: die with the grader (SIGKILL when the parent goes)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _font_cache(folder: Path) -> Path:
+    """matplotlib's font list, built once per run and copied into each sandbox."""
+    target = folder / "matplotlib"
+    env = dict(os.environ, MPLCONFIGDIR=str(target))
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                   capture_output=True, timeout=300, check=False)
+    return target
+
+
+class _Worker:
+    def __init__(self, path: Path, job: dict, attempt: int, deadline: float) -> None:
+        self.path, self.job, self.attempt = path, job, attempt
+        self.out = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "course_utils.instructor.grading.worker"],
+            stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.DEVNULL,
+            preexec_fn=_set_pdeathsig, start_new_session=False,
+        )
+        self.proc.stdin.write(json.dumps(job).encode("utf-8"))
+        self.proc.stdin.close()
+        self.deadline = time.monotonic() + deadline
+
+    def result(self) -> tuple[dict | None, str]:
+        """The worker's result, or None and why there is none."""
+        self.out.seek(0)
+        text = self.out.read().decode("utf-8", errors="replace")
+        self.out.close()
+        for line in reversed(text.splitlines()):
+            if line.startswith(RESULT_MARK):
+                try:
+                    return json.loads(line[len(RESULT_MARK):]), ""
+                except ValueError:
+                    break
+        code = self.proc.returncode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return None, f"the grading process died ({how})"
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+
+
+def _checked(result: dict, job: dict, assignment: Assignment) -> dict:
+    """A worker's answer, kept only in the shape the grader expects (it signs nothing else)."""
+    want = [t.grade_id for t in assignment.tests]
+    tests = result.get("tests")
+    if (not isinstance(tests, list) or [t.get("test") for t in tests] != want
+            or result.get("student") != job["student"]):
+        raise ValueError("the grading process answered a malformed result")
+    for t, test in zip(tests, assignment.tests):
+        passed = t.get("status") == "passed"
+        t["points_possible"], t["points_earned"] = test.points, test.points if passed else 0
+        t["status"] = "passed" if passed else "failed"
+        t["reason"] = str(t.get("reason", ""))[:2000]
+    result["notes"] = [str(n)[:2000] for n in result.get("notes", [])][:50]
+    result["grader_error"] = bool(result.get("grader_error"))
+    return result
+
+
+def grade_folder(
+    assignment: Assignment,
+    submissions_dir: Path,
+    out_dir: Path,
+    jobs: int = 1,
+    regrade: bool = False,
+    timeout: float | None = None,
+    fast: bool = True,
+    progress: bool = True,
+    echo: Callable[[str], None] | None = None,
+    sandbox: str = "auto",
+    limits: Limits | None = None,
+) -> GradeSummary:
+    """Grade every ``*.ipynb`` in ``submissions_dir`` into ``out_dir`` (see the module docstring).
+
+    ``jobs``: submissions graded at once. ``sandbox``: "auto" (bubblewrap when it works here,
+    else unsandboxed with a loud warning), "bwrap" (required: an error if it does not work) or
+    "none". ``limits``: memory, CPU seconds, processes and file size of each student kernel.
+    ``grades.csv`` is rewritten after each submission, so an interrupted run loses at most the
+    submissions in progress.
+    """
+    from tqdm.auto import tqdm
+
+    submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
+    if not submissions_dir.is_dir():
+        raise GradingError(f"{submissions_dir} is not a folder of submitted notebooks.")
+    for protected in (submissions_dir, assignment.path.parent):
+        if _inside(out_dir, protected):
+            raise GradingError(
+                f"The output folder {out_dir} is inside {protected}, which grading never writes "
+                "to. Choose an output folder elsewhere, e.g. --out grades/."
+            )
+    submissions = list_submissions(submissions_dir)
+    if not submissions:
+        raise GradingError(f"No submitted notebooks (*.ipynb) in {submissions_dir}.")
+    say = echo or tqdm.write
+    problem = bwrap_problem() if sandbox in ("auto", "bwrap") else "sandboxing was switched off (--sandbox none)"
+    if sandbox == "bwrap" and problem:
+        raise GradingError(f"--sandbox bwrap was asked for, but {problem}.")
+    mode = "bwrap" if not problem else "none"
+    if problem:
+        say("WARNING: NOT SANDBOXED. Student code runs with this user's rights: it can read and "
+            f"write what you can. Reason: {problem}. Only resource limits and process-group "
+            "clean-up apply. Grade untrusted work with bubblewrap installed, or in a container.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = signing_key(out_dir)
+    timeout = timeout or (DEFAULT_TIMEOUT_FAST if fast else DEFAULT_TIMEOUT_FULL)
+    limits = limits or Limits()
+
+    rejected: list[str] = []
+    done = {r["student"]: r for r in load_results(out_dir, key, rejected)}
+    if rejected:
+        say(f"ignored {len(rejected)} result file(s) not signed by this grader (damaged or forged): "
+            f"{', '.join(rejected[:5])}{' ...' if len(rejected) > 5 else ''}; those submissions are graded again")
+    changed = sorted({r.get("tests_sha256", "") for r in done.values()} - {assignment.tests_sha256})
+    if changed and not regrade:
+        say(f"the solution's tests changed since {len(done)} submission(s) were graded (tests hash "
+            f"{assignment.tests_sha256[:12]}, was {', '.join(c[:12] or 'unrecorded' for c in changed)}): "
+            "regrading everyone")
+    todo, skipped = [], []
+    for path in submissions:
+        old = done.get(path.stem)
+        unchanged = old and (old.get("sha256"), old.get("tests_sha256")) == (
+            _sha256(path), assignment.tests_sha256)
+        if unchanged and not regrade and not old.get("grader_error"):
+            skipped.append(old)
+        else:
+            todo.append(path)
+    if skipped:
+        say(f"skipping {len(skipped)} submission(s) graded before and unchanged (--regrade: redo)")
+    write_grades_csv(out_dir, key)
+
+    with tempfile.TemporaryDirectory(prefix="grader-") as private:
+        fonts = _font_cache(Path(private))
+        base_job = {
+            "solution": assignment.notebook, "solution_path": str(assignment.path),
+            "solution_sha256": assignment.sha256, "fast": fast, "timeout": timeout,
+            "sandbox": mode, "sandbox_note": problem, "limits": limits.__dict__,
+            "font_cache": str(fonts),
+        }
+        n_cells = sum(1 for c in assignment.notebook.cells if c.cell_type == "code") + 10
+        worker_deadline = timeout * n_cells + WORKER_GRACE
+        graded = _run_workers(todo, base_job, assignment, out_dir, key, max(1, jobs), worker_deadline,
+                              progress, say)
+    write_grades_csv(out_dir, key)
+    return GradeSummary(graded, skipped, out_dir / "grades.csv", sandbox="bwrap" if mode == "bwrap" else f"none: {problem}")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _run_workers(todo: list[Path], base_job: dict, assignment: Assignment, out_dir: Path, key: bytes,
+                 jobs: int, worker_deadline: float, progress: bool, say) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    graded: list[dict] = []
+    bar = tqdm(total=len(todo), desc=f"grading {assignment.name}", unit="notebook", disable=not progress)
+    queue = [(path, 1) for path in todo]
+    running: list[_Worker] = []
+
+    def job_for(path: Path) -> dict:
+        return {**base_job, "submission": str(path.resolve()), "student": path.stem,
+                "executed": str(executed_path(out_dir, path.stem).resolve())}
+
+    def finish(worker: _Worker, result: dict | None, why: str) -> None:
+        if result is not None:
+            try:
+                result = _checked(result, worker.job, assignment)
+            except (ValueError, AttributeError, TypeError) as exc:
+                result, why = None, str(exc)
+        if result is None:
+            if worker.attempt == 1:
+                say(f"{worker.path.stem}: {why}; grading it once more")
+                queue.append((worker.path, 2))
+                return
+            result = new_result(worker.path.stem, worker.path.name, _sha256(worker.path), assignment)
+            result["grader_error"] = True
+            all_failed(result, assignment, f"grader error: {why} (twice)")
+        save(result, assignment.possible, out_dir, key)
+        write_grades_csv(out_dir, key)
+        graded.append(result)
+        bar.update(1)
+        say(summary_line(result))
+
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                path, attempt = queue.pop(0)
+                running.append(_Worker(path, job_for(path), attempt, worker_deadline))
+            time.sleep(0.2)
+            for worker in list(running):
+                if worker.proc.poll() is None and time.monotonic() < worker.deadline:
+                    continue
+                if worker.proc.poll() is None:   # over its time: kill it
+                    worker.kill()
+                    worker.proc.wait()
+                running.remove(worker)
+                finish(worker, *worker.result())
+    finally:
+        for worker in running:   # interrupted: no worker (and so no kernel) outlives the grader
+            worker.kill()
+        bar.close()
+    return graded
