@@ -355,16 +355,16 @@ def test_rerun_skips_graded_submissions_resumes_and_regrades(tiny, tmp_path):
     _write_submissions(subs, {"a": answered(solution), "b": student_notebook(solution)})
     graded = lambda summary: sorted(r["student"] for r in summary.graded)  # noqa: E731
 
-    assert graded(grade_folder(assignment, subs, out, **QUIET)) == ["a", "b"]
-    second = grade_folder(assignment, subs, out, **QUIET)
+    assert graded(grade_folder(assignment, subs, out, jobs=2, **QUIET)) == ["a", "b"]
+    second = grade_folder(assignment, subs, out, jobs=2, **QUIET)
     assert graded(second) == [] and len(second.skipped) == 2
     # a changed submission is graded again; so is one whose result is missing (interrupted run)
     nbformat.write(answered(solution, {"double"}), str(subs / "a.ipynb"))
     result_path(out, "b").unlink()
-    third = grade_folder(assignment, subs, out, **QUIET)
+    third = grade_folder(assignment, subs, out, jobs=2, **QUIET)
     assert graded(third) == ["a", "b"]
     assert {r["student"]: r["score"] for r in third.results} == {"a": 1, "b": 0}
-    assert graded(grade_folder(assignment, subs, out, regrade=True, **QUIET)) == ["a", "b"]
+    assert graded(grade_folder(assignment, subs, out, regrade=True, jobs=2, **QUIET)) == ["a", "b"]
     assert len(read_csv(out)) == 2 * (3 + 1)
 
 
@@ -509,6 +509,30 @@ def double(x):
     history = " ".join(_seen) + " ".join(get_ipython().history_manager.input_hist_raw)
     i = history.find(_needle)
     raise RuntimeError("LEAK " + " ".join(_found)[:400] + " HISTORY " + (history[i:i + 400] if i >= 0 else ""))'''),
+    # what the kernel can see, write and reach: printed as JSON (the test reads the output)
+    "looks_around": ("greet", '''\
+import glob, json, os, socket
+import course_utils.config as _config
+_repo = str(_config.REPO_ROOT)
+_seen = {
+    "solutions": sorted(set(glob.glob(os.path.join(_repo, "solutions", "*")) + glob.glob("/proc/*/cwd/solutions")
+                            + glob.glob("/proc/*/cwd/**/01_tiny.ipynb", recursive=True)
+                            + glob.glob("/tmp/**/01_tiny.ipynb", recursive=True))),
+    "repository": sorted(os.listdir(_repo)),
+    "writable": [p for p in (_repo, os.path.join(_repo, "course_utils"), "/usr", "/etc", os.environ.get("COURSE_DATA_DIR", "/"))
+                 if os.access(p, os.W_OK)],
+    "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "uid": os.getuid(),
+}
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+    _seen["network"] = True
+except OSError:
+    _seen["network"] = False
+print("SEEN " + json.dumps(_seen))
+
+def greet(name):
+    return f"hello {name}"'''),
     # 6. kill the parent process (once the grader's pool worker), and every process it may see
     "kills_parent": ("square", '''\
 import os, signal
@@ -548,7 +572,8 @@ def square(x):
 def _attack_submissions(solution: nbformat.NotebookNode) -> dict[str, object]:
     subs: dict[str, object] = {}
     for name, (gid, source) in ATTACKS.items():
-        nb = answered(solution) if name in ("kills_parent", "memory_hog", "rich_flood") else student_notebook(solution)
+        nb = (answered(solution) if name in ("kills_parent", "memory_hog", "rich_flood", "looks_around")
+              else student_notebook(solution))
         subs[name] = _with(nb, gid, source)
     subs["correct"] = answered(solution)
     subs["correct_copy"] = answered(solution)            # the same file twice: flagged
@@ -638,6 +663,18 @@ def test_hostile_processes_memory_and_outputs_cost_only_their_own_points(attacke
     flood = executed_path(out, "rich_flood")
     assert results["rich_flood"]["score"] == 6 and flood.stat().st_size < 30 * 2**20
     assert "output dropped by the grader" in flood.read_text()
+
+
+def test_the_sandbox_hides_the_disk_the_network_and_other_processes(attacked):
+    out, results, *_ = attacked
+    cell = by_grade_id(read_notebook(executed_path(out, "looks_around")), "greet")
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    seen = json.loads(text.split("SEEN ", 1)[1].splitlines()[0])
+    assert seen["solutions"] == [] and "solutions" not in seen["repository"]
+    assert set(seen["repository"]) <= {"course_utils", "data", ".venv"}
+    assert seen["writable"] == [] and seen["network"] is False
+    assert len(seen["processes"]) < 10 and seen["uid"] == 65534
+    assert results["looks_around"]["score"] == 6
 
 
 def test_long_and_unusual_file_names_and_identical_files(attacked):
