@@ -5,6 +5,7 @@ See the package docstring (``course_utils/instructor/grading/__init__.py``) for 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import signal
@@ -16,23 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from course_utils.instructor.grading.assignment import (
-    Assignment,
-    GradingError,
-    Test,
-    available_assignments,
-    load_assignment,
-    prepare,
-    resolve_assignment,
-)
+from course_utils.instructor.grading.assignment import Assignment, GradingError
 from course_utils.instructor.grading.report import (
-    CSV_COLUMNS,
     executed_path,
-    feedback_markdown,
     load_results,
     save,
     signing_key,
-    student_key,
     write_grades_csv,
 )
 from course_utils.instructor.grading.sandbox import Limits, bwrap_problem
@@ -239,8 +229,6 @@ def grade_folder(
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
