@@ -16,6 +16,7 @@ def setup() -> dict:
          "import torch\n"
          "from torch import nn\n"
          "import torch.nn.functional as F\n"
+         "from course_utils.models import gan\n"
          "from course_utils.checks import week05 as checks\n", ns)
     return ns
 
