@@ -108,6 +108,9 @@ class SandboxSpec:
         args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
                 "--new-session", "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
                 "--hostname", "sandbox"]
+        # the private /tmp first: a folder bound below /tmp afterwards (a clone in /tmp, the
+        # grader's temporary folders) stays visible on top of it
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(256 * 2**20), "--tmpfs", "/tmp"]
         for name in ("usr", "etc"):
             args += ["--ro-bind", f"/{name}", f"/{name}"]
         for name in ("bin", "lib", "lib64", "sbin"):
@@ -124,8 +127,6 @@ class SandboxSpec:
                 args += ["--ro-bind", real, real]
                 if str(path) != real and not str(path).startswith(real):
                     args += ["--symlink", real, str(path)]
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(256 * 2**20), "--tmpfs", "/tmp"]
         for path in (self.work, self.exchange, self.cache, self.home):
             args += ["--bind", str(path), str(path)]
         # ipykernel would compare its parent's PID, from outside the PID namespace, with the one
