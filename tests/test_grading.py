@@ -519,11 +519,15 @@ _seen = {
                             + glob.glob("/proc/*/cwd/**/01_tiny.ipynb", recursive=True)
                             + glob.glob("/tmp/**/01_tiny.ipynb", recursive=True))),
     "repository": sorted(os.listdir(_repo)),
-    "writable": [p for p in (_repo, os.path.join(_repo, "course_utils"), "/usr", "/etc", os.environ.get("COURSE_DATA_DIR", "/"))
+    "writable": [p for p in (os.path.join(_repo, "course_utils"), "/usr", "/etc", os.environ.get("COURSE_DATA_DIR", "/"))
                  if os.access(p, os.W_OK)],
     "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
     "uid": os.getuid(),
 }
+try:   # the folder above course_utils exists only in the sandbox: what is written there stays there
+    open(os.path.join(_repo, "LEAKED-looks_around"), "w").write("x")
+except OSError:
+    pass
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2).close()
     _seen["network"] = True
@@ -673,6 +677,7 @@ def test_the_sandbox_hides_the_disk_the_network_and_other_processes(attacked):
     assert seen["solutions"] == [] and "solutions" not in seen["repository"]
     assert set(seen["repository"]) <= {"course_utils", "data", ".venv"}
     assert seen["writable"] == [] and seen["network"] is False
+    assert not (REPO_ROOT / "LEAKED-looks_around").exists()
     assert len(seen["processes"]) < 10 and seen["uid"] == 65534
     assert results["looks_around"]["score"] == 6
 
