@@ -8,6 +8,7 @@ import ctypes
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -80,11 +81,26 @@ def _set_pdeathsig() -> None:
 
 
 def _font_cache(folder: Path) -> Path:
-    """matplotlib's font list, built once per run and copied into each sandbox."""
+    """matplotlib's font list, copied into each sandbox: built once per matplotlib version and
+    kept in the grader's cache folder (outside every sandbox), else in this run's ``folder``."""
+    import matplotlib
+
+    from course_utils import config
+
+    kept = config.cache_dir(create=False) / f".grader-matplotlib-{matplotlib.__version__}"
+    if kept.is_dir() and any(kept.glob("fontlist-*.json")):
+        return kept
     target = folder / "matplotlib"
     env = dict(os.environ, MPLCONFIGDIR=str(target))
     subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
                    capture_output=True, timeout=300, check=False)
+    try:
+        if any(target.glob("fontlist-*.json")):
+            tmp = kept.with_name(f"{kept.name}.{os.getpid()}")
+            shutil.copytree(target, tmp)
+            tmp.replace(kept)
+    except OSError:   # a read-only cache: build it each run
+        pass
     return target
 
 

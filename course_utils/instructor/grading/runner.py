@@ -35,7 +35,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from course_utils.instructor.grading.assignment import Assignment, _grade_id, _is_test
 from course_utils.instructor.grading.sandbox import SandboxedKernelManager, SandboxSpec, kernel_env
 
-INTERRUPT_GRACE = 10         # seconds a timed-out kernel gets to answer after an interrupt
+INTERRUPT_GRACE = 5          # seconds a timed-out kernel gets to answer after an interrupt
 MAX_TEXT_PER_CELL = 20_000   # characters of stdout (and of stderr) kept per cell
 MAX_OUTPUTS_PER_CELL = 50    # figures, tables, ... kept per cell (errors are always kept)
 MAX_RICH_OUTPUT = 2 * 2**20  # bytes of one rich output (a figure, an HTML table)
