@@ -189,7 +189,7 @@ def _interrupt(client: NotebookClient) -> bool:
     return False
 
 
-def _hidden_reason(cell: nbformat.NotebookNode, outputs: list, reason: str, hidden_from: int | None) -> str:
+def _hidden_reason(outputs: list, reason: str, hidden_from: int | None) -> str:
     """A failure inside the hidden tests is named as such; their text is never quoted."""
     if hidden_from is None:
         return reason
@@ -328,7 +328,7 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout) -> None
             ename, evalue = content.get("ename", "Error"), content.get("evalue", "")
             reason = error_reason(ename, evalue)
             if test:
-                reason = _hidden_reason(cell, cell.outputs, reason, test.hidden_from)
+                reason = _hidden_reason(cell.outputs, reason, test.hidden_from)
             runs[index] = CellRun("error", reason, ename)
         else:
             runs[index] = CellRun("ok")
