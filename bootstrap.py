@@ -208,7 +208,19 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "lab":
         return replace_process([python, "-m", "course_utils", "lab", *rest])
-    return replace_process([python, "-m", "pytest", *rest])
+    return replace_process([python, "-m", "pytest", *parallel_options(rest), *rest])
+
+
+def parallel_options(args: list[str]) -> list[str]:
+    """``-n 2 --dist loadfile`` (pytest-xdist: two workers, each test file kept on one worker, so a
+    notebook's cells run in order in one kernel), unless ``args`` choose for themselves (``-n``,
+    ``--numprocesses``, ``-p no:xdist``) or select single tests (``-k``, ``path::test``), where
+    starting workers would cost more than it saves. Two workers fit the 2-core machines the
+    suite's 30-minute budget is measured on; the suite spends much of its time waiting on kernels
+    and subprocesses, which the second worker fills."""
+    chooses = any(a in {"-n", "--numprocesses", "-k", "no:xdist"} or a.startswith(("-n", "--numprocesses="))
+                  or "::" in a for a in args)
+    return [] if chooses else ["-n", "2", "--dist", "loadfile"]
 
 
 if __name__ == "__main__":

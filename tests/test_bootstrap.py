@@ -152,7 +152,15 @@ def test_lab_and_test_replace_bootstrap_with_the_command(monkeypatch):
     assert ran == [(("test",), "cpu"), [str(python), "-m", "course_utils", "lab", "--no-browser", "--port", "9999"]]
     ran.clear()
     assert bootstrap.main(["test", "-x"]) == 0
-    assert ran == [(("test", "instructor", "browser"), "auto"), [str(python), "-m", "pytest", "-x"]]
+    assert ran == [(("test", "instructor", "browser"), "auto"),
+                   [str(python), "-m", "pytest", "-n", "2", "--dist", "loadfile", "-x"]]
+
+
+@pytest.mark.parametrize("args", [["-n", "0"], ["-n4"], ["--numprocesses=3"], ["-p", "no:xdist"],
+                                  ["-k", "metrics"], ["tests/test_metrics.py::test_acc"]])
+def test_test_runs_two_workers_unless_the_arguments_choose(args):
+    assert bootstrap.parallel_options(["-x", "tests"]) == ["-n", "2", "--dist", "loadfile"]
+    assert bootstrap.parallel_options(args) == []
 
 
 def test_help_mentions_the_torch_option(capsys):
