@@ -48,6 +48,11 @@ __all__ = [
     "load_dataset",
     "clear_cache",
     "random_affine",
+    "make_moving_mnist",
+    "load_moving_mnist_standard",
+    "MOVING_MNIST_FILE",
+    "MOVING_MNIST_MD5",
+    "MOVING_MNIST_SPLIT",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -597,3 +602,94 @@ def load_dataset(name: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
             message += f" Did you mean {close[0]!r}?"
         raise ValueError(message)
     return DATASETS[name](**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Moving MNIST (week 07)
+# --------------------------------------------------------------------------------------------
+
+#: The standard Moving MNIST test file (Srivastava et al. 2015): 10,000 sequences of 20 frames of
+#: 64x64 pixels, ``(20, 10000, 64, 64)`` uint8; its MD5 as torchvision's ``MovingMNIST`` checks it.
+MOVING_MNIST_FILE = "mnist_test_seq.npy"
+MOVING_MNIST_MD5 = "be083ec986bfe91a449d63653c411eb2"
+
+#: How the 10,000 MNIST test digits are split between the sequences we generate: the first 8,000
+#: make training sequences, the last 2,000 test sequences, so no test digit is ever seen in training.
+MOVING_MNIST_SPLIT = {"train": (0, 8000), "test": (8000, 10000)}
+
+
+def make_moving_mnist(
+    n_sequences: int,
+    split: str = "train",
+    seq_len: int = 20,
+    size: int = 64,
+    n_digits: int = 2,
+    step: float = 0.1,
+    seed: int = 0,
+    digits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Moving MNIST sequences generated as Srivastava, Mansimov & Salakhutdinov (ICML 2015) do.
+
+    Each sequence puts ``n_digits`` 28x28 MNIST digits on a ``size`` x ``size`` black canvas; each
+    digit starts at a random position and moves in a random direction at a constant speed of
+    ``step`` times the free range (``size - 28`` pixels) per frame, bouncing off the walls; digits
+    are combined by the pixel-wise maximum. The digits come from the MNIST test split: indices
+    0-7,999 for ``split="train"``, 8,000-9,999 for ``"test"`` (``MOVING_MNIST_SPLIT``), or from
+    ``digits: (M, 28, 28)`` when given. Seeded: the same arguments give the same sequences.
+
+    Returns ``(n_sequences, seq_len, size, size)`` float32 in [0, 1].
+    """
+    if split not in MOVING_MNIST_SPLIT:
+        raise ValueError(f"split={split!r}; expected one of {sorted(MOVING_MNIST_SPLIT)}.")
+    if n_sequences < 1 or seq_len < 1 or n_digits < 1:
+        raise ValueError(f"n_sequences={n_sequences}, seq_len={seq_len}, n_digits={n_digits}: all must be >= 1.")
+    if size < 28:
+        raise ValueError(f"size={size}: the canvas must hold a 28x28 digit.")
+    if digits is None:
+        lo, hi = MOVING_MNIST_SPLIT[split]
+        images, _ = load_mnist(split="test", flatten=False)
+        digits = images[lo:hi]
+    digits = torch.as_tensor(digits, dtype=torch.float32).reshape(-1, 28, 28)
+    rng = np.random.default_rng(seed)
+    lim = size - 28
+    out = torch.zeros(n_sequences, seq_len, size, size)
+    for n in range(n_sequences):
+        for d in range(n_digits):
+            image = digits[int(rng.integers(len(digits)))]
+            x, y = rng.random(2)
+            theta = rng.random() * 2 * np.pi
+            vx, vy = np.sin(theta), np.cos(theta)
+            for t in range(seq_len):
+                top, left = int(round(y * lim)), int(round(x * lim))
+                window = out[n, t, top:top + 28, left:left + 28]
+                torch.maximum(window, image, out=window)
+                x, y = x + vx * step, y + vy * step
+                if x < 0.0 or x > 1.0:
+                    vx, x = -vx, min(max(x, 0.0), 1.0)
+                if y < 0.0 or y > 1.0:
+                    vy, y = -vy, min(max(y, 0.0), 1.0)
+    return out
+
+
+def load_moving_mnist_standard(root: str | Path | None = None) -> torch.Tensor:
+    """The standard Moving MNIST test set, ``(10000, 20, 64, 64)`` float32 in [0, 1].
+
+    Read with torchvision's ``MovingMNIST`` from ``<root>/MovingMNIST/mnist_test_seq.npy`` (default
+    root: ``COURSE_DATA_DIR``) after checking the file's MD5. It is never downloaded here: a missing
+    file is a ``DatasetNotFoundError`` that says where to put it; a damaged one a ``DatasetCorruptError``.
+    """
+    from torchvision.datasets import MovingMNIST
+
+    root = Path(root) if root is not None else config.data_dir()
+    path = root / "MovingMNIST" / MOVING_MNIST_FILE
+    if not path.exists():
+        raise DatasetNotFoundError(
+            f"The standard Moving MNIST file is not at {path}. Download {MOVING_MNIST_FILE} (about 800 MB) from "
+            "http://www.cs.toronto.edu/~nitish/unsupervised_video/ into that folder, or use "
+            "make_moving_mnist() to generate sequences from the MNIST digits.")
+    if _md5_of_file(path) != MOVING_MNIST_MD5:
+        raise DatasetCorruptError(
+            f"{path} does not have the published MD5 {MOVING_MNIST_MD5}: it is damaged or another file. "
+            "Delete it and download it again.")
+    frames = MovingMNIST(root=str(root), split=None, download=False)
+    return torch.stack([frames[i] for i in range(len(frames))]).squeeze(2).float() / 255.0

@@ -36,6 +36,9 @@ __all__ = [
     "evaluate",
     "format_metrics",
     "neighbourhood_preservation",
+    "frame_mse",
+    "frame_psnr",
+    "frame_ssim",
 ]
 
 NMI_AVERAGE_METHODS = ("arithmetic", "geometric", "min", "max")
@@ -295,3 +298,58 @@ def format_metrics(d: Mapping[str, Any], digits: int = 3) -> str:
         else:
             parts.append(f"{label} {value}")
     return " | ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Video prediction (week 07): per-frame scores over a batch of sequences
+# --------------------------------------------------------------------------------------------
+
+def _video_pair(pred: Any, target: Any):
+    import torch
+
+    pred, target = torch.as_tensor(pred).double(), torch.as_tensor(target).double()
+    if pred.shape != target.shape or pred.ndim < 4:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape "
+                         "(B, T, H, W) or (B, T, C, H, W).")
+    if pred.ndim == 4:
+        pred, target = pred[:, :, None], target[:, :, None]
+    return pred, target
+
+
+def frame_mse(pred: Any, target: Any) -> np.ndarray:
+    """MSE per frame as Moving MNIST benchmarks report it (e.g. OpenSTL): the squared error summed over
+    the pixels (and channels) of a frame, averaged over the sequences. ``pred, target: (B, T, [C,] H, W)``
+    in [0, 1]; returns ``(T,)``."""
+    pred, target = _video_pair(pred, target)
+    return ((pred - target) ** 2).sum(dim=(2, 3, 4)).mean(dim=0).numpy()
+
+
+def frame_psnr(pred: Any, target: Any, data_range: float = 1.0) -> np.ndarray:
+    """PSNR per frame, ``10 log10(range^2 / per-pixel MSE)`` of each frame, averaged over the
+    sequences (a perfect frame is capped at 100 dB); returns ``(T,)``."""
+    pred, target = _video_pair(pred, target)
+    mse = ((pred - target) ** 2).mean(dim=(2, 3, 4)).clamp_min(data_range ** 2 * 1e-10)
+    return (10 * np.log10(data_range ** 2) - 10 * mse.log10()).mean(dim=0).numpy()
+
+
+def frame_ssim(pred: Any, target: Any, data_range: float = 1.0, window: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """SSIM per frame (Wang et al. 2004: an 11x11 Gaussian window with sigma 1.5, ``K1 = 0.01``,
+    ``K2 = 0.03``, "valid" windows only), averaged over channels, pixels and sequences; ``(T,)``."""
+    import torch
+    import torch.nn.functional as F
+
+    pred, target = _video_pair(pred, target)
+    B, T, C, H, W = pred.shape
+    x, y = pred.reshape(B * T * C, 1, H, W), target.reshape(B * T * C, 1, H, W)
+    coords = torch.arange(window, dtype=torch.float64) - (window - 1) / 2
+    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    kernel = (g[:, None] * g[None, :])[None, None]
+    blur = lambda z: F.conv2d(z, kernel)  # noqa: E731
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x ** 2
+    var_y = blur(y * y) - mu_y ** 2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ssim.mean(dim=(1, 2, 3)).reshape(B, T, C).mean(dim=2).mean(dim=0).numpy()

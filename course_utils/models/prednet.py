@@ -1,0 +1,175 @@
+"""PredNet (Lotter, Kreiman & Cox, ICLR 2017) for next-frame prediction, in PyTorch (week 07).
+
+Our own port, written from the paper and a reading of the reference Keras code (coxlab/prednet,
+``prednet.py``). Per layer ``l`` and time step ``t``:
+
+    A_l   target: the frame at l = 0; maxpool(ReLU(conv(E_{l-1}))) above
+    Â_l   prediction: ReLU(conv(R_l)), clipped at the pixel maximum at l = 0
+    E_l   error: [ReLU(A_l - Â_l); ReLU(Â_l - A_l)] (channels stacked: 2 x the channels of A_l)
+    R_l   representation: a convolutional LSTM fed by E_l(t-1), R_l(t-1) and upsample(R_{l+1}(t))
+
+The update order is the reference's: first top-down over the representations (``R_{L-1}`` to
+``R_0``), then bottom-up over ``A``, ``Â`` and ``E``. ``Â_0(t)`` is made before frame ``t`` is
+seen: it is the prediction of frame ``t``. The ConvLSTM's gates use the hard sigmoid
+``clip(0.2 x + 0.5, 0, 1)`` and its cell input and output ``tanh``, as the reference does.
+
+Training minimises the weighted mean absolute error units (``prednet_loss``): layer weights
+``[1, 0, 0, ...]`` (``L_0``) or ``[1, 0.1, 0.1, ...]`` (``L_all``), time weight 0 for the first
+frame (nothing to predict it from) and ``1 / (T - 1)`` after. For multi-step extrapolation, from
+``extrap_start`` on the network's own previous prediction replaces the frame it is given.
+
+Shapes: frames ``(B, T, C, H, W)`` in [0, 1]; ``H`` and ``W`` divisible by ``2^(L-1)``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.models.rebuild import records_init_args
+
+__all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "layer_weights",
+           "time_weights", "prednet_loss"]
+
+
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Keras' hard sigmoid: ``clip(0.2 x + 0.5, 0, 1)``."""
+    return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def convlstm_step(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight: torch.Tensor,
+                  bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One convolutional LSTM step.
+
+    ``x: (B, C_in, H, W)``, ``h, c: (B, C_h, H, W)``; ``weight: (4 C_h, C_in + C_h, k, k)``, ``bias: (4 C_h,)``.
+    ``z = conv([x; h])`` ("same" padding) is split along channels into the input, forget and output
+    gates and the cell input, in that order: ``i, f, o = hard_sigmoid(.)``, ``g = tanh(.)``;
+    ``c' = f * c + i * g``, ``h' = o * tanh(c')``. Returns ``(h', c')``.
+    """
+    k = weight.shape[-1]
+    z = F.conv2d(torch.cat([x, h], dim=1), weight, bias, padding=k // 2)
+    i, f, o, g = z.chunk(4, dim=1)
+    c_new = hard_sigmoid(f) * c + hard_sigmoid(i) * torch.tanh(g)
+    h_new = hard_sigmoid(o) * torch.tanh(c_new)
+    return h_new, c_new
+
+
+def error_units(a: torch.Tensor, a_hat: torch.Tensor) -> torch.Tensor:
+    """``E = [ReLU(A - Â); ReLU(Â - A)]`` stacked along channels: ``(B, 2C, H, W)``."""
+    return torch.cat([F.relu(a - a_hat), F.relu(a_hat - a)], dim=1)
+
+
+class ConvLSTMCell(nn.Module):
+    """The parameters of one ConvLSTM (``weight: (4 C_h, C_in + C_h, k, k)``, ``bias``) and ``convlstm_step``."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size,
+                              padding=kernel_size // 2)
+        self.hidden_channels = hidden_channels
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return convlstm_step(x, h, c, self.conv.weight, self.conv.bias)
+
+
+@records_init_args
+class PredNet(nn.Module):
+    """PredNet with ``len(a_channels)`` layers; ``a_channels[0]`` is the frames' channel count.
+
+    ``forward(frames, extrap_start=None)`` returns ``(predictions: (B, T, C, H, W), errors: (B, T, L))``:
+    ``predictions[:, t]`` is ``Â_0(t)``, made before frame ``t`` was seen, and ``errors[:, t, l]`` the
+    mean of ``E_l(t)`` over its channels and pixels (what ``prednet_loss`` weights).
+    """
+
+    def __init__(self, a_channels: Sequence[int] = (1, 16, 32, 64), r_channels: Sequence[int] | None = None,
+                 kernel_size: int = 3, pixel_max: float = 1.0) -> None:
+        super().__init__()
+        a_channels = [int(c) for c in a_channels]
+        r_channels = list(a_channels) if r_channels is None else [int(c) for c in r_channels]
+        if len(r_channels) != len(a_channels) or len(a_channels) < 1:
+            raise ValueError(f"a_channels={a_channels} and r_channels={r_channels} must have one entry per layer.")
+        self.a_channels, self.r_channels, self.pixel_max = a_channels, r_channels, float(pixel_max)
+        L = len(a_channels)
+        self.n_layers = L
+        self.cells = nn.ModuleList(
+            ConvLSTMCell(2 * a_channels[l] + (r_channels[l + 1] if l + 1 < L else 0), r_channels[l], kernel_size)
+            for l in range(L))
+        self.a_hat = nn.ModuleList(nn.Conv2d(r_channels[l], a_channels[l], kernel_size, padding=kernel_size // 2)
+                                   for l in range(L))
+        self.a_up = nn.ModuleList(nn.Conv2d(2 * a_channels[l], a_channels[l + 1], kernel_size,
+                                            padding=kernel_size // 2) for l in range(L - 1))
+
+    def initial_state(self, batch: int, height: int, width: int, device=None, dtype=None) -> dict[str, list]:
+        """Zeros for ``R``, ``C`` and ``E`` of every layer (layer ``l`` is ``2^l`` times smaller)."""
+        if height % 2 ** (self.n_layers - 1) or width % 2 ** (self.n_layers - 1):
+            raise ValueError(f"frames of {height}x{width} cannot be halved {self.n_layers - 1} times; use a size "
+                             f"divisible by {2 ** (self.n_layers - 1)}.")
+        z = lambda ch, l: torch.zeros(batch, ch, height >> l, width >> l, device=device, dtype=dtype)  # noqa: E731
+        return {"R": [z(self.r_channels[l], l) for l in range(self.n_layers)],
+                "C": [z(self.r_channels[l], l) for l in range(self.n_layers)],
+                "E": [z(2 * self.a_channels[l], l) for l in range(self.n_layers)]}
+
+    def step(self, frame: torch.Tensor, state: dict[str, list]) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
+        """One time step: top-down ``R`` update, then ``Â_0`` (the prediction of ``frame``), then the
+        bottom-up ``A``/``Â``/``E`` pass with ``A_0 = frame``. Returns ``(Â_0, [E_l], new state)``."""
+        L = self.n_layers
+        R, C = [None] * L, [None] * L
+        for l in reversed(range(L)):
+            inputs = [state["E"][l]]
+            if l + 1 < L:
+                inputs.append(F.interpolate(R[l + 1], scale_factor=2, mode="nearest"))
+            R[l], C[l] = self.cells[l](torch.cat(inputs, dim=1), state["R"][l], state["C"][l])
+        errors, a, prediction = [], frame, None
+        for l in range(L):
+            a_hat = F.relu(self.a_hat[l](R[l]))
+            if l == 0:
+                a_hat = torch.clamp(a_hat, max=self.pixel_max)
+                prediction = a_hat
+            e = error_units(a, a_hat)
+            errors.append(e)
+            if l + 1 < L:
+                a = F.max_pool2d(F.relu(self.a_up[l](e)), 2)
+        return prediction, errors, {"R": R, "C": C, "E": errors}
+
+    def forward(self, frames: torch.Tensor, extrap_start: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if frames.ndim != 5:
+            raise ValueError(f"frames have shape {tuple(frames.shape)}; expected (B, T, C, H, W).")
+        B, T, Cn, H, W = frames.shape
+        if Cn != self.a_channels[0]:
+            raise ValueError(f"frames have {Cn} channels; this PredNet expects {self.a_channels[0]} (a_channels[0]).")
+        state = self.initial_state(B, H, W, frames.device, frames.dtype)
+        predictions, errors, previous = [], [], None
+        for t in range(T):
+            frame = frames[:, t]
+            if extrap_start is not None and t >= extrap_start and previous is not None:
+                frame = previous                     # feed the prediction back in as the input
+            prediction, e, state = self.step(frame, state)
+            predictions.append(prediction)
+            errors.append(torch.stack([x.mean(dim=(1, 2, 3)) for x in e], dim=1))
+            previous = prediction
+        return torch.stack(predictions, dim=1), torch.stack(errors, dim=1)
+
+
+def layer_weights(n_layers: int, kind: str = "L_0") -> torch.Tensor:
+    """``L_0``: ``[1, 0, 0, ...]``; ``L_all``: ``[1, 0.1, 0.1, ...]`` (the paper's two losses)."""
+    if kind not in ("L_0", "L_all"):
+        raise ValueError(f"kind={kind!r}; expected 'L_0' or 'L_all'.")
+    w = torch.full((n_layers,), 0.0 if kind == "L_0" else 0.1)
+    w[0] = 1.0
+    return w
+
+
+def time_weights(n_steps: int) -> torch.Tensor:
+    """0 for the first frame, ``1 / (T - 1)`` for the others."""
+    if n_steps < 2:
+        raise ValueError(f"n_steps={n_steps}: PredNet's loss needs at least two frames.")
+    w = torch.full((n_steps,), 1.0 / (n_steps - 1))
+    w[0] = 0.0
+    return w
+
+
+def prednet_loss(errors: torch.Tensor, layer_w: torch.Tensor, time_w: torch.Tensor) -> torch.Tensor:
+    """``mean_b sum_t sum_l time_w[t] layer_w[l] errors[b, t, l]`` for ``errors: (B, T, L)``; 0-d tensor."""
+    return (errors * time_w[None, :, None] * layer_w[None, None, :]).sum(dim=(1, 2)).mean()
