@@ -153,7 +153,7 @@ def check_free_energy(free_energy: Callable) -> None:
                               "(low free energy = probable image).")
         if near(want + vn @ bn):
             raise CheckFailed(f"{name}: the visible-bias term -b.v is missing.")
-        if near(want - vn @ bn - vn @ bn):
+        if near(want + 2 * (vn @ bn)):
             raise CheckFailed(f"{name}: the visible-bias term has the wrong sign; it is -b.v.")
         pre = vn @ Wn + cn
         if near(-(vn @ bn) - (1 / (1 + np.exp(-pre))).sum(1)):

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.progress import tqdm
+from course_utils.train import append_history
 
 __all__ = [
     "free_energy",
@@ -227,9 +228,7 @@ def train_rbm(
         if not all(math.isfinite(v) for v in logs.values()):
             raise FloatingPointError(f"{desc}: the RBM diverged in epoch {epoch} ({logs}); lower the learning rate "
                                      f"(now {lr}).")
-        history["epoch"].append(epoch)
-        for key, value in logs.items():
-            history[key].append(value)
+        append_history(history, epoch, logs)
         if callback is not None:
             callback(epoch, logs)
         bar.update(1)

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 
 from course_utils.progress import tqdm
+from course_utils.train import append_history
 
 __all__ = ["standardize_codes", "cluster_scores", "assign_or_open", "hinge_update", "NMMC", "fit_nmmc",
            "nmmc_predict", "dp_means", "relabel", "NMMC_DEFAULTS",
@@ -343,9 +344,7 @@ def finetune_encoder(
             rival = f.scatter(1, z[:, None], float("-inf")).max(1).values
             violations = float(((own - rival) < margin).float().mean())
         logs = {"loss": total / N, "violations": violations}
-        history["epoch"].append(epoch)
-        for key, value in logs.items():
-            history[key].append(value)
+        append_history(history, epoch, logs)
         if callback is not None:
             callback(epoch, logs)
     encoder.eval()

@@ -48,6 +48,7 @@ CASES = [
     _fe("not done yet", "    raise NotImplementedError()\n"),
     _fe("sign flipped", "    return (v @ b) + F.softplus(v @ W + c).sum(1)\n"),
     _fe("visible bias missing", "    return -F.softplus(v @ W + c).sum(1)\n"),
+    _fe("visible bias with the wrong sign", "    return (v @ b) - F.softplus(v @ W + c).sum(1)\n"),
     _fe("log(1 + exp) overflows", "    return -(v @ b) - torch.log(1 + torch.exp(v @ W + c)).sum(1)\n"),
     _fe("sigmoid instead of softplus", "    return -(v @ b) - torch.sigmoid(v @ W + c).sum(1)\n"),
     _fe("hidden bias missing", "    return -(v @ b) - F.softplus(v @ W).sum(1)\n"),
