@@ -53,6 +53,7 @@ __all__ = [
     "MOVING_MNIST_FILE",
     "MOVING_MNIST_MD5",
     "MOVING_MNIST_SPLIT",
+    "moving_mnist_clips",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -669,6 +670,19 @@ def make_moving_mnist(
                 if y < 0.0 or y > 1.0:
                     vy, y = -vy, min(max(y, 0.0), 1.0)
     return out
+
+
+def moving_mnist_clips(n_sequences: int, split: str = "train", resolution: int = 64, seed: int = 0,
+                       seq_len: int = 20) -> torch.Tensor:
+    """``make_moving_mnist`` sequences at 64x64 as ``(N, T, 1, R, R)`` videos for the predictors,
+    average-pooled to ``resolution`` (64, 32 or 16) for the fast mode: the same motion, smaller frames."""
+    if resolution not in (16, 32, 64):
+        raise ValueError(f"resolution={resolution}; expected 64 (the standard), 32 or 16.")
+    video = make_moving_mnist(n_sequences, split, seq_len=seq_len, seed=seed)[:, :, None]
+    if resolution != 64:
+        factor = 64 // resolution
+        video = torch.nn.functional.avg_pool2d(video.flatten(0, 1), factor).unflatten(0, video.shape[:2])
+    return video
 
 
 def load_moving_mnist_standard(root: str | Path | None = None) -> torch.Tensor:

@@ -340,16 +340,50 @@ def frame_ssim(pred: Any, target: Any, data_range: float = 1.0, window: int = 11
 
     pred, target = _video_pair(pred, target)
     B, T, C, H, W = pred.shape
-    x, y = pred.reshape(B * T * C, 1, H, W), target.reshape(B * T * C, 1, H, W)
+    if min(H, W) < window:
+        raise ValueError(f"frames of {H}x{W} are smaller than the SSIM window ({window}x{window}); "
+                         "pass a smaller window= or use larger frames.")
+    x_all, y_all = pred.reshape(B * T * C, 1, H, W), target.reshape(B * T * C, 1, H, W)
     coords = torch.arange(window, dtype=torch.float64) - (window - 1) / 2
     g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
     g = g / g.sum()
-    kernel = (g[:, None] * g[None, :])[None, None]
-    blur = lambda z: F.conv2d(z, kernel)  # noqa: E731
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x ** 2
-    var_y = blur(y * y) - mu_y ** 2
-    cov = blur(x * y) - mu_x * mu_y
+    # the 2-D Gaussian is separable: a column pass then a row pass (memory 11x, not 121x, the frames)
+    blur = lambda z: F.conv2d(F.conv2d(z, g.view(1, 1, -1, 1)), g.view(1, 1, 1, -1))  # noqa: E731
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    ssim = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
-    return ssim.mean(dim=(1, 2, 3)).reshape(B, T, C).mean(dim=2).mean(dim=0).numpy()
+    parts = []
+    for i in range(0, len(x_all), 256):     # in chunks, so a test set of thousands of frames stays small
+        x, y = x_all[i:i + 256], y_all[i:i + 256]
+        mu_x, mu_y = blur(x), blur(y)
+        var_x = blur(x * x) - mu_x ** 2
+        var_y = blur(y * y) - mu_y ** 2
+        cov = blur(x * y) - mu_x * mu_y
+        s_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+        parts.append(s_map.mean(dim=(1, 2, 3)))
+    ssim = torch.cat(parts)
+    return ssim.reshape(B, T, C).mean(dim=2).mean(dim=0).numpy()
+
+
+def prediction_baselines(sequences: Any, n_in: int = 10) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """The three trivial predictors of frames ``n_in..T-1`` of ``sequences: (N, T, [C,] H, W)``.
+
+    For ``"next"`` (t+1, every earlier frame known) and ``"extrap"`` (only frames ``0..n_in-1`` known):
+    ``"copy last"`` repeats the last known frame, ``"black"`` predicts zeros, ``"mean of inputs"``
+    the mean of the last ``n_in`` known frames. Returns ``{baseline: {"next"|"extrap": {"mse", "ssim",
+    "psnr"}}}``, each an array of ``T - n_in`` values (per target frame).
+    """
+    import torch
+
+    seqs = torch.as_tensor(sequences).double()
+    T = seqs.shape[1]
+    if not 0 < n_in < T:
+        raise ValueError(f"n_in={n_in}; sequences have {T} frames, so expected 0 < n_in < {T}.")
+    target = seqs[:, n_in:]
+    guesses = {
+        "copy last": {"next": seqs[:, n_in - 1:T - 1],
+                      "extrap": seqs[:, n_in - 1:n_in].expand_as(target)},
+        "black": {"next": torch.zeros_like(target), "extrap": torch.zeros_like(target)},
+        "mean of inputs": {"next": torch.stack([seqs[:, t - n_in:t].mean(dim=1) for t in range(n_in, T)], dim=1),
+                           "extrap": seqs[:, :n_in].mean(dim=1, keepdim=True).expand_as(target)},
+    }
+    return {name: {mode: {"mse": frame_mse(g, target), "ssim": frame_ssim(g, target), "psnr": frame_psnr(g, target)}
+                   for mode, g in pair.items()} for name, pair in guesses.items()}

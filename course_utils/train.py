@@ -61,6 +61,10 @@ __all__ = [
     "VAE_RECIPE",
     "pretrained_autoencoder",
     "pretrained_vae",
+    "train_predictor",
+    "predict_frames",
+    "predictor_scores",
+    "training_memory",
 ]
 
 #: ``callback(epoch, model, logs)``: called after every epoch; may add entries to ``logs``.
@@ -674,3 +678,195 @@ def pretrained_vae(
 
     name = f"vae-d{latent_dim}" + ("" if beta == 1 else f"-beta{beta:g}")
     return cached(name, cfg, build, train, seed=seed, on_load=on_load, device=device, verbose=verbose)
+
+
+# --------------------------------------------------------------------------------------------
+# Next-frame prediction (week 07): training by steps, evaluation, memory
+# --------------------------------------------------------------------------------------------
+
+def _clip_batch(data: Any, batch_size: int, n_frames: int, generator: torch.Generator) -> torch.Tensor:
+    """``batch_size`` clips of ``n_frames`` consecutive frames from random sequences and start times."""
+    if callable(data):
+        return data(batch_size, generator)
+    idx = torch.randint(len(data), (batch_size,), generator=generator)
+    start = int(torch.randint(0, data.shape[1] - n_frames + 1, (1,), generator=generator))
+    return data[idx, start:start + n_frames]
+
+
+def train_predictor(
+    model: nn.Module,
+    data: torch.Tensor | Callable[[int, torch.Generator], torch.Tensor],
+    steps: int,
+    *,
+    loss: str = "L_0",
+    n_frames: int = 10,
+    extrap_start: int | None = None,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    lr_drop_at: int | None = None,
+    log_every: int = 50,
+    callbacks: Sequence[Callback] = (),
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    desc: str = "training",
+) -> dict[str, list[float | None]]:
+    """Train a next-frame predictor (``PredNet`` or ``ConvLSTMPredictor``) for ``steps`` Adam steps.
+
+    Args:
+        data: sequences ``(N, T, C, H, W)`` in [0, 1], from which each step draws ``batch_size``
+            clips of ``n_frames`` frames (random sequences and start times, from a generator seeded
+            with ``seed``), or ``data(batch_size, generator) -> (B, n_frames, C, H, W)``.
+        loss: ``"L_0"`` or ``"L_all"``: ``prednet_loss`` of the error units with those layer weights
+            and ``time_weights(n_frames)`` (teacher forcing: every frame is given).
+        extrap_start: train extrapolation instead: frames from ``extrap_start`` on are not given and
+            the loss is ``frame_l1_loss`` of the predictions against the frames (the reference's
+            extrapolation fine-tuning).
+        lr_drop_at: from this step on the learning rate is ``lr / 10`` (the reference drops it once).
+        log_every: every ``log_every`` steps the mean loss of those steps is logged as one "epoch"
+            and the callbacks are called (``callback(epoch, model, logs)``, ``logs["step"]`` the step).
+
+    Returns the history (``fit``'s format: ``epoch``, ``step``, ``loss`` and what callbacks add).
+    Raises ``TrainingDiverged`` on a NaN or infinite loss.
+    """
+    from course_utils.models import prednet as pn
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps={steps!r}; expected a non-negative int.")
+    if log_every < 1:
+        raise ValueError(f"log_every={log_every}; expected a positive int.")
+    if not callable(data):
+        if not isinstance(data, torch.Tensor) or data.ndim != 5:
+            raise ValueError(f"data has shape {tuple(getattr(data, 'shape', ()))}; expected sequences "
+                             "(N, T, C, H, W) or a function (batch_size, generator) -> clips.")
+        if data.shape[1] < n_frames:
+            raise ValueError(f"sequences have {data.shape[1]} frames; n_frames={n_frames} needs at least that many.")
+    if extrap_start is not None and not 0 < extrap_start < n_frames:
+        raise ValueError(f"extrap_start={extrap_start}; expected 0 < extrap_start < n_frames={n_frames}.")
+    device = torch.device(device) if device is not None else course_config.get_device()
+    model.to(device)
+    n_layers = getattr(model, "n_layers", 1)
+    layer_w = pn.layer_weights(n_layers, loss).to(device)
+    time_w = pn.time_weights(n_frames).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(int(seed))
+    history: dict[str, list[float | None]] = {"epoch": []}
+    total, count = 0.0, 0
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=True)
+    try:
+        for step in range(1, steps + 1):
+            if lr_drop_at is not None and step == lr_drop_at + 1:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr / 10
+            model.train()
+            x = _clip_batch(data, batch_size, n_frames, generator).to(device)
+            if extrap_start is None:
+                _, errors = model(x)
+                value = pn.prednet_loss(errors, layer_w, time_w)
+            else:
+                predictions, _ = model(x, extrap_start=extrap_start)
+                value = pn.frame_l1_loss(predictions, x, time_w)
+            v = float(value.detach())
+            if not math.isfinite(v):
+                raise TrainingDiverged(_diverged_message("loss", v, step // log_every + 1, step, steps, optimizer))
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            total, count = total + v, count + 1
+            bar.update(1)
+            if step % log_every == 0 or step == steps:
+                logs: dict[str, Any] = {"step": step, "loss": total / count}
+                total, count = 0.0, 0
+                model.eval()
+                epoch = len(history["epoch"]) + 1
+                for callback in callbacks:
+                    callback(epoch, model, logs)
+                append_history(history, epoch, logs)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float)}, refresh=False)
+    finally:
+        bar.close()
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict_frames(model: nn.Module, sequences: torch.Tensor, extrap_start: int | None = None,
+                   batch_size: int = 100) -> torch.Tensor:
+    """The model's predictions for ``sequences: (N, T, C, H, W)``, on the CPU: teacher-forced
+    (``extrap_start=None``: frame ``t`` predicted from the true frames before it) or extrapolated
+    from ``extrap_start`` on (its own predictions fed back in)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(sequences[i:i + batch_size].to(device), extrap_start=extrap_start)[0].cpu()
+           for i in range(0, len(sequences), batch_size)]
+    return torch.cat(out)
+
+
+def predictor_scores(model: nn.Module, sequences: torch.Tensor, n_in: int = 10,
+                     batch_size: int = 100) -> dict[str, Any]:
+    """Next-frame and extrapolation scores of a predictor on ``sequences: (N, T, C, H, W)``.
+
+    ``"next"``: frames ``n_in..T-1``, each predicted from all the true frames before it (t+1);
+    ``"extrap"``: the same frames predicted after seeing only frames ``0..n_in-1``. Each holds
+    ``mse``, ``ssim``, ``psnr`` per target frame (``metrics.frame_mse`` etc.: arrays of ``T - n_in``)
+    and ``predictions``. Compare with ``metrics.prediction_baselines(sequences, n_in)``.
+    """
+    from course_utils import metrics
+
+    out: dict[str, Any] = {}
+    for name, start in (("next", None), ("extrap", n_in)):
+        pred = predict_frames(model, sequences, extrap_start=start, batch_size=batch_size)[:, n_in:]
+        target = sequences[:, n_in:]
+        out[name] = {"mse": metrics.frame_mse(pred, target), "ssim": metrics.frame_ssim(pred, target),
+                     "psnr": metrics.frame_psnr(pred, target), "predictions": pred}
+    return out
+
+
+def training_memory(model: nn.Module, clips: torch.Tensor, loss: str = "L_0") -> dict[str, Any]:
+    """What one training step of ``model`` on ``clips`` holds in memory, in bytes.
+
+    On a GPU: the peak allocated during the step (``torch.cuda.max_memory_allocated``). On the CPU,
+    where PyTorch keeps no such counter: the tensors autograd saves for the backward pass (counted
+    once per storage) plus the weights, their gradients and Adam's two moments (4 x the parameter
+    bytes). The CPU number is a floor on the real peak (temporaries come and go) but it is exact,
+    repeatable and grows with the same things: batch, frames, resolution, channels.
+    Returns ``{"bytes": ..., "activations": ..., "parameters": ..., "how": ...}``.
+    """
+    from course_utils.models import prednet as pn
+
+    device = next(model.parameters()).device
+    clips = clips.to(device)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    layer_w = pn.layer_weights(getattr(model, "n_layers", 1), loss).to(device)
+    time_w = pn.time_weights(clips.shape[1]).to(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        _, errors = model(clips)
+        pn.prednet_loss(errors, layer_w, time_w).backward()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - before
+        model.zero_grad(set_to_none=True)
+        return {"bytes": int(peak + 3 * param_bytes), "activations": int(peak), "parameters": int(param_bytes),
+                "how": "CUDA peak of one step + Adam state"}
+    seen: dict[int, int] = {}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        try:
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in weights:
+                seen[storage.data_ptr()] = storage.nbytes()
+        except Exception:  # noqa: BLE001 - a tensor without storage counts nothing
+            pass
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        _, errors = model(clips)
+        value = pn.prednet_loss(errors, layer_w, time_w)
+    value.backward()
+    model.zero_grad(set_to_none=True)
+    activations = sum(seen.values())
+    return {"bytes": int(activations + 4 * param_bytes), "activations": int(activations),
+            "parameters": int(param_bytes), "how": "saved for backward + weights, gradients, Adam moments"}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import metrics
+from course_utils import metrics, train
 from course_utils.models import prednet as pn
 
 
@@ -101,3 +101,109 @@ def test_frame_scores():
     assert metrics.frame_ssim(a, b)[0] == pytest.approx((2 * 0.2 * 0.6 + c1) / (0.04 + 0.36 + c1))
     with pytest.raises(ValueError, match="same shape"):
         metrics.frame_mse(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))
+
+
+def test_extrapolation_feeds_the_prediction_of_the_frame_itself():
+    # from extrap_start on, the stand-in for frame t is the prediction of frame t: layer 0's error is zero
+    torch.manual_seed(0)
+    net = pn.PredNet((1, 4, 8))
+    frames = torch.rand(2, 5, 1, 16, 16)
+    _, err = net(frames, extrap_start=2)
+    assert torch.all(err[:, 2:, 0] == 0) and torch.all(err[:, :2, 0] > 0)
+    lstm = pn.ConvLSTMPredictor(1, (4, 4))
+    _, err = lstm(frames, extrap_start=2)
+    assert torch.all(err[:, 2:, 0] > 0)          # its errors are always against the true frames
+
+
+def test_convlstm_predictor_is_causal_and_shaped_like_prednet():
+    torch.manual_seed(0)
+    net = pn.ConvLSTMPredictor(1, (4, 6))
+    frames = torch.rand(2, 6, 1, 16, 16)
+    pred, err = net(frames)
+    assert pred.shape == frames.shape and err.shape == (2, 6, 1)
+    assert float(pred.detach().min()) >= 0.0 and float(pred.detach().max()) <= 1.0
+    changed = frames.clone()
+    changed[:, 3] = 1.0 - changed[:, 3]
+    pred2, _ = net(changed)
+    assert torch.allclose(pred2[:, :4], pred[:, :4]) and not torch.allclose(pred2[:, 4], pred[:, 4])
+    ex1, _ = net(frames, extrap_start=3)
+    ex2, _ = net(changed, extrap_start=3)
+    assert torch.allclose(ex1, ex2)
+    assert pn.count_parameters(net) == sum(p.numel() for p in net.parameters())
+    with pytest.raises(ValueError, match="expected"):
+        net(torch.rand(1, 2, 16, 16))
+    with pytest.raises(ValueError, match="even"):
+        net(torch.rand(1, 2, 1, 15, 15))
+
+
+def test_frame_l1_loss_by_hand():
+    pred = torch.zeros(1, 3, 1, 2, 2)
+    frames = torch.ones(1, 3, 1, 2, 2)
+    frames[0, 2] = 0.5
+    assert float(pn.frame_l1_loss(pred, frames, pn.time_weights(3))) == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)
+
+
+def test_prediction_baselines_by_hand():
+    seqs = torch.zeros(2, 4, 12, 12)
+    seqs[:, 1, 0, 0] = 1.0          # one lit pixel at t = 1, another at t = 3
+    seqs[:, 3, 11, 11] = 1.0
+    b = metrics.prediction_baselines(seqs, n_in=2)
+    assert b["black"]["next"]["mse"].tolist() == [0.0, 1.0]
+    assert b["copy last"]["next"]["mse"].tolist() == [1.0, 1.0]           # frame 1 -> 2, frame 2 -> 3
+    assert b["copy last"]["extrap"]["mse"].tolist() == [1.0, 2.0]         # frame 1 for both
+    assert b["mean of inputs"]["extrap"]["mse"].tolist() == [0.25, 1.25]
+    assert b["mean of inputs"]["next"]["mse"].tolist() == [0.25, 1.25]    # frames 0-1, then 1-2
+    with pytest.raises(ValueError, match="n_in"):
+        metrics.prediction_baselines(seqs, n_in=4)
+    with pytest.raises(ValueError, match="window"):
+        metrics.frame_ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_train_predictor_learns_a_moving_pattern_and_scores_it():
+    # dense 16x16 frames, stripes moving one pixel right per frame: the next-frame error must fall.
+    # (A sparse moving square makes both predictors collapse to black frames under the L1 loss: the
+    # notebook's pitfall, so the unit test uses a target where black is a poor guess.)
+    j = torch.arange(16, dtype=torch.float32)
+    frames = torch.stack([torch.stack([0.5 + 0.5 * torch.sin(2 * math.pi * (j - t - n) / 8).expand(16, 16)
+                                       for t in range(8)]) for n in range(16)])[:, :, None]
+    torch.manual_seed(0)
+    net = pn.ConvLSTMPredictor(1, (8,))
+    before = train.predictor_scores(net, frames, n_in=4)["next"]["mse"].mean()
+    seen = []
+    hist = train.train_predictor(net, frames, 60, n_frames=8, batch_size=8, lr=1e-2, log_every=20,
+                                 callbacks=[lambda e, m, logs: seen.append(logs["step"])], progress=False)
+    assert seen == [20, 40, 60] and hist["step"] == [20, 40, 60] and len(hist["loss"]) == 3
+    scores = train.predictor_scores(net, frames, n_in=4)
+    assert scores["next"]["mse"].shape == (4,) and scores["extrap"]["predictions"].shape == (16, 4, 1, 16, 16)
+    assert scores["next"]["mse"].mean() < 0.7 * before
+    with pytest.raises(ValueError, match="frames"):
+        train.train_predictor(net, frames, 1, n_frames=9, progress=False)
+    with pytest.raises(ValueError, match="extrap_start"):
+        train.train_predictor(net, frames, 1, n_frames=8, extrap_start=8, progress=False)
+    hist = train.train_predictor(net, frames, 2, n_frames=8, extrap_start=4, log_every=1, progress=False)
+    assert len(hist["loss"]) == 2
+
+
+def test_training_memory_grows_with_the_batch_and_excludes_weights():
+    torch.manual_seed(0)
+    net = pn.PredNet((1, 4, 8))
+    small = train.training_memory(net, torch.rand(1, 4, 1, 16, 16))
+    big = train.training_memory(net, torch.rand(4, 4, 1, 16, 16))
+    assert small["parameters"] == 4 * pn.count_parameters(net)
+    assert big["activations"] > 3 * small["activations"] > 0
+    assert big["bytes"] == big["activations"] + 4 * big["parameters"]
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_moving_mnist_clips_pool_the_standard_frames():
+    digits = torch.rand(5, 28, 28)
+    from course_utils import data
+    import unittest.mock as mock
+    with mock.patch.object(data, "load_mnist", return_value=(torch.rand(10000, 28, 28), None)):
+        full = data.moving_mnist_clips(2, "test", 64, seed=3, seq_len=4)
+        half = data.moving_mnist_clips(2, "test", 32, seed=3, seq_len=4)
+    assert full.shape == (2, 4, 1, 64, 64) and half.shape == (2, 4, 1, 32, 32)
+    assert torch.allclose(half, torch.nn.functional.avg_pool2d(full[:, :, 0], 2)[:, :, None])
+    assert digits.shape == (5, 28, 28)
+    with pytest.raises(ValueError, match="resolution"):
+        data.moving_mnist_clips(1, "test", 48)

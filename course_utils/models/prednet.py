@@ -16,7 +16,10 @@ seen: it is the prediction of frame ``t``. The ConvLSTM's gates use the hard sig
 Training minimises the weighted mean absolute error units (``prednet_loss``): layer weights
 ``[1, 0, 0, ...]`` (``L_0``) or ``[1, 0.1, 0.1, ...]`` (``L_all``), time weight 0 for the first
 frame (nothing to predict it from) and ``1 / (T - 1)`` after. For multi-step extrapolation, from
-``extrap_start`` on the network's own previous prediction replaces the frame it is given.
+``extrap_start`` on the network's prediction of a frame stands in for that frame (so the error units
+are zero: the network runs on as if every prediction came true). The reference feeds the prediction
+made one step earlier instead (``states[-2]`` in its ``step``), i.e. its prediction of the previous
+frame; we take the prediction of the frame itself, which needs no extra state.
 
 Shapes: frames ``(B, T, C, H, W)`` in [0, 1]; ``H`` and ``W`` divisible by ``2^(L-1)``.
 """
@@ -30,8 +33,16 @@ from torch import nn
 
 from course_utils.models.rebuild import records_init_args
 
-__all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "layer_weights",
-           "time_weights", "prednet_loss"]
+__all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "ConvLSTMPredictor",
+           "layer_weights", "time_weights", "prednet_loss", "frame_l1_loss", "count_parameters", "WEEK07_FULL"]
+
+#: The full-mode recipe (``benchmarks/prednet_full.py``; to be the notebook's full mode): the standard
+#: 64x64 frames, the reference's small PredNet widths, batch 8, 10-frame clips, Adam 1e-3 then 1e-4,
+#: then extrapolation fine-tuning on 20-frame clips (10 in, 10 predicted). Sized for about half an
+#: hour per PredNet on one CPU core; a GPU runs many more steps in that time.
+WEEK07_FULL = {"resolution": 64, "n_train": 2000, "n_test": 300, "a_channels": (1, 16, 32, 64),
+               "convlstm_hidden": (32, 32), "batch_size": 8, "steps": 600, "lr": 1e-3, "lr_drop_at": 480,
+               "extrap_steps": 60, "n_in": 10}
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -111,9 +122,11 @@ class PredNet(nn.Module):
                 "C": [z(self.r_channels[l], l) for l in range(self.n_layers)],
                 "E": [z(2 * self.a_channels[l], l) for l in range(self.n_layers)]}
 
-    def step(self, frame: torch.Tensor, state: dict[str, list]) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
+    def step(self, frame: torch.Tensor | None, state: dict[str, list]) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
         """One time step: top-down ``R`` update, then ``Â_0`` (the prediction of ``frame``), then the
-        bottom-up ``A``/``Â``/``E`` pass with ``A_0 = frame``. Returns ``(Â_0, [E_l], new state)``."""
+        bottom-up ``A``/``Â``/``E`` pass with ``A_0 = frame``, or ``A_0 = Â_0`` when ``frame`` is
+        ``None`` (extrapolation: no frame, so the network takes its prediction as what it saw).
+        Returns ``(Â_0, [E_l], new state)``."""
         L = self.n_layers
         R, C = [None] * L, [None] * L
         for l in reversed(range(L)):
@@ -127,6 +140,8 @@ class PredNet(nn.Module):
             if l == 0:
                 a_hat = torch.clamp(a_hat, max=self.pixel_max)
                 prediction = a_hat
+                if a is None:
+                    a = prediction
             e = error_units(a, a_hat)
             errors.append(e)
             if l + 1 < L:
@@ -140,16 +155,71 @@ class PredNet(nn.Module):
         if Cn != self.a_channels[0]:
             raise ValueError(f"frames have {Cn} channels; this PredNet expects {self.a_channels[0]} (a_channels[0]).")
         state = self.initial_state(B, H, W, frames.device, frames.dtype)
-        predictions, errors, previous = [], [], None
+        predictions, errors = [], []
         for t in range(T):
-            frame = frames[:, t]
-            if extrap_start is not None and t >= extrap_start and previous is not None:
-                frame = previous                     # feed the prediction back in as the input
-            prediction, e, state = self.step(frame, state)
+            extrapolating = extrap_start is not None and 0 < extrap_start <= t
+            prediction, e, state = self.step(None if extrapolating else frames[:, t], state)
             predictions.append(prediction)
             errors.append(torch.stack([x.mean(dim=(1, 2, 3)) for x in e], dim=1))
-            previous = prediction
         return torch.stack(predictions, dim=1), torch.stack(errors, dim=1)
+
+
+@records_init_args
+class ConvLSTMPredictor(nn.Module):
+    """The ablation: a plain stack of ConvLSTMs that predicts the next frame, without error units.
+
+    Each step encodes the frame it is given (a 3x3 convolution with stride 2 and ReLU: half the
+    resolution), updates ``len(hidden)`` stacked ConvLSTMs at that resolution, and decodes the top
+    one's output (a transposed convolution back to full size; ReLU clipped at the pixel maximum, the
+    same output as PredNet's ``Â_0``). As in ``PredNet``, ``predictions[:, t]`` is made from frames
+    ``0..t-1`` only, and from ``extrap_start`` on the prediction of a frame is fed in instead of it.
+
+    ``forward(frames, extrap_start=None)`` returns ``(predictions, errors: (B, T, 1))`` where the
+    error is the mean of ``error_units(frame, prediction)``: PredNet's ``L_0`` loss applies unchanged.
+    """
+
+    def __init__(self, channels: int = 1, hidden: Sequence[int] = (32, 32), kernel_size: int = 3,
+                 pixel_max: float = 1.0) -> None:
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        if not hidden:
+            raise ValueError("hidden must list at least one ConvLSTM width.")
+        self.channels, self.hidden, self.pixel_max = int(channels), hidden, float(pixel_max)
+        self.encode = nn.Conv2d(channels, hidden[0], kernel_size, stride=2, padding=kernel_size // 2)
+        self.cells = nn.ModuleList(ConvLSTMCell(hidden[max(l - 1, 0)], hidden[l], kernel_size)
+                                   for l in range(len(hidden)))
+        self.decode = nn.ConvTranspose2d(hidden[-1], channels, 4, stride=2, padding=1)
+        nn.init.constant_(self.decode.bias, -3.0)
+
+    def _predict(self, h_top: torch.Tensor) -> torch.Tensor:
+        return self.pixel_max * torch.sigmoid(self.decode(h_top))
+
+    def forward(self, frames: torch.Tensor, extrap_start: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if frames.ndim != 5 or frames.shape[2] != self.channels:
+            raise ValueError(f"frames have shape {tuple(frames.shape)}; expected (B, T, {self.channels}, H, W).")
+        B, T, _, H, W = frames.shape
+        if H % 2 or W % 2:
+            raise ValueError(f"frames of {H}x{W}: the encoder halves them, so use even sizes.")
+        hs = [frames.new_zeros(B, h, H // 2, W // 2) for h in self.hidden]
+        cs = [torch.zeros_like(h) for h in hs]
+        predictions, errors = [], []
+        for t in range(T):
+            prediction = self._predict(hs[-1])
+            frame = frames[:, t]
+            errors.append(error_units(frame, prediction).mean(dim=(1, 2, 3))[:, None])
+            if extrap_start is not None and 0 < extrap_start <= t:
+                frame = prediction           # no frame: the prediction stands in for it, as in PredNet
+            predictions.append(prediction)
+            x = F.relu(self.encode(frame))
+            for l, cell in enumerate(self.cells):
+                hs[l], cs[l] = cell(x, hs[l], cs[l])
+                x = hs[l]
+        return torch.stack(predictions, dim=1), torch.stack(errors, dim=1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def layer_weights(n_layers: int, kind: str = "L_0") -> torch.Tensor:
@@ -173,3 +243,11 @@ def time_weights(n_steps: int) -> torch.Tensor:
 def prednet_loss(errors: torch.Tensor, layer_w: torch.Tensor, time_w: torch.Tensor) -> torch.Tensor:
     """``mean_b sum_t sum_l time_w[t] layer_w[l] errors[b, t, l]`` for ``errors: (B, T, L)``; 0-d tensor."""
     return (errors * time_w[None, :, None] * layer_w[None, None, :]).sum(dim=(1, 2)).mean()
+
+
+def frame_l1_loss(predictions: torch.Tensor, frames: torch.Tensor, time_w: torch.Tensor) -> torch.Tensor:
+    """``mean_b sum_t time_w[t] mean|predictions[b, t] - frames[b, t]|``: the loss on the predicted
+    frames themselves, for training extrapolation (where the error units compare a prediction with the
+    previous prediction, not with the frame). ``predictions, frames: (B, T, C, H, W)``; 0-d tensor."""
+    per_frame = (predictions - frames).abs().mean(dim=(2, 3, 4))
+    return (per_frame * time_w[None, :]).sum(dim=1).mean()
