@@ -24,6 +24,11 @@ from course_utils import config, data, metrics, train
 from course_utils.models import prednet as pn
 
 
+#: PredNet is trained on its error units (the paper's losses); the ConvLSTM on the squared error of its
+#: frames, as ConvLSTM predictors are (OpenSTL): with PredNet's L1 loss it collapses to black frames.
+LOSS = {"L_0": "L_0", "L_all": "L_all", "ConvLSTM": "MSE"}
+
+
 def build(kind: str, full: dict) -> torch.nn.Module:
     if kind in ("L_0", "L_all"):
         return pn.PredNet(full["a_channels"])
@@ -68,20 +73,20 @@ def main() -> None:
         torch.manual_seed(args.seed)
         model = build(kind, full)
         t0 = time.perf_counter()
-        hist = train.train_predictor(model, train_clips, full["steps"], loss="L_0" if kind == "ConvLSTM" else kind,
+        hist = train.train_predictor(model, train_clips, full["steps"], loss=LOSS[kind],
                                      n_frames=full["n_in"], batch_size=full["batch_size"], lr=full["lr"],
                                      lr_drop_at=full["lr_drop_at"], log_every=100, callbacks=[val_mse],
                                      seed=args.seed, progress=False, desc=kind)
         t_teacher = time.perf_counter() - t0
         teacher = summary(train.predictor_scores(model, test_clips, full["n_in"]))
         t1 = time.perf_counter()
-        ft = train.train_predictor(model, train_clips, full["extrap_steps"], n_frames=20, extrap_start=full["n_in"],
+        ft = train.train_predictor(model, train_clips, full["extrap_steps"], loss=LOSS[kind], n_frames=20,
+                                   extrap_start=full["n_in"],
                                    batch_size=full["batch_size"], lr=full["lr"] / 10, log_every=20,
                                    seed=args.seed + 1, progress=False)
         t_ft = time.perf_counter() - t1
         final = summary(train.predictor_scores(model, test_clips, full["n_in"]))
-        mem = train.training_memory(model, train_clips[:full["batch_size"], :full["n_in"]],
-                                    "L_0" if kind == "ConvLSTM" else kind)
+        mem = train.training_memory(model, train_clips[:full["batch_size"], :full["n_in"]], LOSS[kind])
         results[kind] = {"params": pn.count_parameters(model), "memory": mem, "history": hist,
                          "finetune_history": ft, "seconds_teacher": t_teacher, "seconds_finetune": t_ft,
                          "before_finetune": teacher, "after_finetune": final}

@@ -718,10 +718,11 @@ def train_predictor(
             clips of ``n_frames`` frames (random sequences and start times, from a generator seeded
             with ``seed``), or ``data(batch_size, generator) -> (B, n_frames, C, H, W)``.
         loss: ``"L_0"`` or ``"L_all"``: ``prednet_loss`` of the error units with those layer weights
-            and ``time_weights(n_frames)`` (teacher forcing: every frame is given).
+            and ``time_weights(n_frames)`` (teacher forcing: every frame is given); ``"MSE"``: the
+            squared error of the predicted frames (``frame_loss(..., "MSE")``, same time weights).
         extrap_start: train extrapolation instead: frames from ``extrap_start`` on are not given and
-            the loss is ``frame_l1_loss`` of the predictions against the frames (the reference's
-            extrapolation fine-tuning).
+            the loss is ``frame_loss`` of the predictions against the frames, L1 (the reference's
+            extrapolation fine-tuning) unless ``loss="MSE"``.
         lr_drop_at: from this step on the learning rate is ``lr / 10`` (the reference drops it once).
         log_every: every ``log_every`` steps the mean loss of those steps is logged as one "epoch"
             and the callbacks are called (``callback(epoch, model, logs)``, ``logs["step"]`` the step).
@@ -745,8 +746,10 @@ def train_predictor(
         raise ValueError(f"extrap_start={extrap_start}; expected 0 < extrap_start < n_frames={n_frames}.")
     device = torch.device(device) if device is not None else course_config.get_device()
     model.to(device)
+    if loss not in ("L_0", "L_all", "MSE"):
+        raise ValueError(f"loss={loss!r}; expected 'L_0', 'L_all' or 'MSE'.")
     n_layers = getattr(model, "n_layers", 1)
-    layer_w = pn.layer_weights(n_layers, loss).to(device)
+    layer_w = pn.layer_weights(n_layers, "L_0" if loss == "MSE" else loss).to(device)
     time_w = pn.time_weights(n_frames).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(int(seed))
@@ -760,12 +763,12 @@ def train_predictor(
                     group["lr"] = lr / 10
             model.train()
             x = _clip_batch(data, batch_size, n_frames, generator).to(device)
-            if extrap_start is None:
+            if extrap_start is None and loss != "MSE":
                 _, errors = model(x)
                 value = pn.prednet_loss(errors, layer_w, time_w)
             else:
                 predictions, _ = model(x, extrap_start=extrap_start)
-                value = pn.frame_l1_loss(predictions, x, time_w)
+                value = pn.frame_loss(predictions, x, time_w, "MSE" if loss == "MSE" else "L1")
             v = float(value.detach())
             if not math.isfinite(v):
                 raise TrainingDiverged(_diverged_message("loss", v, step // log_every + 1, step, steps, optimizer))
@@ -837,7 +840,7 @@ def training_memory(model: nn.Module, clips: torch.Tensor, loss: str = "L_0") ->
     device = next(model.parameters()).device
     clips = clips.to(device)
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    layer_w = pn.layer_weights(getattr(model, "n_layers", 1), loss).to(device)
+    layer_w = pn.layer_weights(getattr(model, "n_layers", 1), "L_0" if loss == "MSE" else loss).to(device)
     time_w = pn.time_weights(clips.shape[1]).to(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -136,11 +136,14 @@ def test_convlstm_predictor_is_causal_and_shaped_like_prednet():
         net(torch.rand(1, 2, 1, 15, 15))
 
 
-def test_frame_l1_loss_by_hand():
+def test_frame_loss_by_hand():
     pred = torch.zeros(1, 3, 1, 2, 2)
     frames = torch.ones(1, 3, 1, 2, 2)
     frames[0, 2] = 0.5
-    assert float(pn.frame_l1_loss(pred, frames, pn.time_weights(3))) == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)
+    assert float(pn.frame_loss(pred, frames, pn.time_weights(3))) == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)
+    assert float(pn.frame_loss(pred, frames, pn.time_weights(3), "MSE")) == pytest.approx(0.5 * 1.0 + 0.5 * 0.25)
+    with pytest.raises(ValueError, match="MSE"):
+        pn.frame_loss(pred, frames, pn.time_weights(3), "L2")
 
 
 def test_prediction_baselines_by_hand():
@@ -182,6 +185,10 @@ def test_train_predictor_learns_a_moving_pattern_and_scores_it():
         train.train_predictor(net, frames, 1, n_frames=8, extrap_start=8, progress=False)
     hist = train.train_predictor(net, frames, 2, n_frames=8, extrap_start=4, log_every=1, progress=False)
     assert len(hist["loss"]) == 2
+    hist = train.train_predictor(net, frames, 2, n_frames=8, loss="MSE", log_every=2, progress=False)
+    assert len(hist["loss"]) == 1
+    with pytest.raises(ValueError, match="loss"):
+        train.train_predictor(net, frames, 1, n_frames=8, loss="L1", progress=False)
 
 
 def test_training_memory_grows_with_the_batch_and_excludes_weights():

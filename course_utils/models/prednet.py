@@ -34,7 +34,7 @@ from torch import nn
 from course_utils.models.rebuild import records_init_args
 
 __all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "ConvLSTMPredictor",
-           "layer_weights", "time_weights", "prednet_loss", "frame_l1_loss", "count_parameters", "WEEK07_FULL"]
+           "layer_weights", "time_weights", "prednet_loss", "frame_loss", "count_parameters", "WEEK07_FULL"]
 
 #: The full-mode recipe (``benchmarks/prednet_full.py``; to be the notebook's full mode): the standard
 #: 64x64 frames, the reference's small PredNet widths, batch 8, 10-frame clips, Adam 1e-3 then 1e-4,
@@ -245,9 +245,16 @@ def prednet_loss(errors: torch.Tensor, layer_w: torch.Tensor, time_w: torch.Tens
     return (errors * time_w[None, :, None] * layer_w[None, None, :]).sum(dim=(1, 2)).mean()
 
 
-def frame_l1_loss(predictions: torch.Tensor, frames: torch.Tensor, time_w: torch.Tensor) -> torch.Tensor:
-    """``mean_b sum_t time_w[t] mean|predictions[b, t] - frames[b, t]|``: the loss on the predicted
-    frames themselves, for training extrapolation (where the error units compare a prediction with the
-    previous prediction, not with the frame). ``predictions, frames: (B, T, C, H, W)``; 0-d tensor."""
-    per_frame = (predictions - frames).abs().mean(dim=(2, 3, 4))
+def frame_loss(predictions: torch.Tensor, frames: torch.Tensor, time_w: torch.Tensor, kind: str = "L1") -> torch.Tensor:
+    """``mean_b sum_t time_w[t] mean|predictions[b, t] - frames[b, t]|`` (``kind="L1"``) or the same with
+    squared errors (``"MSE"``): the loss on the predicted frames themselves. L1 is what PredNet's
+    extrapolation fine-tuning uses (there the error units compare a prediction with itself, not with the
+    frame); MSE is how ConvLSTM predictors are usually trained. ``predictions, frames: (B, T, C, H, W)``."""
+    diff = predictions - frames
+    if kind == "L1":
+        per_frame = diff.abs().mean(dim=(2, 3, 4))
+    elif kind == "MSE":
+        per_frame = (diff ** 2).mean(dim=(2, 3, 4))
+    else:
+        raise ValueError(f"kind={kind!r}; expected 'L1' or 'MSE'.")
     return (per_frame * time_w[None, :]).sum(dim=1).mean()
