@@ -170,12 +170,16 @@ class ConvLSTMPredictor(nn.Module):
 
     Each step encodes the frame it is given (a 3x3 convolution with stride 2 and ReLU: half the
     resolution), updates ``len(hidden)`` stacked ConvLSTMs at that resolution, and decodes the top
-    one's output (a transposed convolution back to full size; ReLU clipped at the pixel maximum, the
-    same output as PredNet's ``Â_0``). As in ``PredNet``, ``predictions[:, t]`` is made from frames
-    ``0..t-1`` only, and from ``extrap_start`` on the prediction of a frame is fed in instead of it.
+    one's output (a transposed convolution back to full size, then a sigmoid scaled to the pixel
+    maximum, its bias started at -3 so that the first predictions are nearly black). PredNet's clipped
+    ReLU was tried first and can start dead (a negative bias: every pixel 0, no gradient); a sigmoid
+    cannot. As in ``PredNet``, ``predictions[:, t]`` is made from frames ``0..t-1`` only, and from
+    ``extrap_start`` on the prediction of a frame is fed in instead of it.
 
     ``forward(frames, extrap_start=None)`` returns ``(predictions, errors: (B, T, 1))`` where the
-    error is the mean of ``error_units(frame, prediction)``: PredNet's ``L_0`` loss applies unchanged.
+    error is the mean of ``error_units(frame, prediction)``, so PredNet's ``L_0`` loss applies
+    unchanged; trained with it on Moving MNIST this network predicts black frames, and with
+    ``train_predictor(..., loss="MSE")`` it learns (see ``benchmarks/prednet_full.py``).
     """
 
     def __init__(self, channels: int = 1, hidden: Sequence[int] = (32, 32), kernel_size: int = 3,
