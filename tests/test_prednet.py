@@ -203,7 +203,6 @@ def test_training_memory_grows_with_the_batch_and_excludes_weights():
 
 
 def test_moving_mnist_clips_pool_the_standard_frames():
-    digits = torch.rand(5, 28, 28)
     from course_utils import data
     import unittest.mock as mock
     with mock.patch.object(data, "load_mnist", return_value=(torch.rand(10000, 28, 28), None)):
@@ -211,6 +210,5 @@ def test_moving_mnist_clips_pool_the_standard_frames():
         half = data.moving_mnist_clips(2, "test", 32, seed=3, seq_len=4)
     assert full.shape == (2, 4, 1, 64, 64) and half.shape == (2, 4, 1, 32, 32)
     assert torch.allclose(half, torch.nn.functional.avg_pool2d(full[:, :, 0], 2)[:, :, None])
-    assert digits.shape == (5, 28, 28)
     with pytest.raises(ValueError, match="resolution"):
         data.moving_mnist_clips(1, "test", 48)
