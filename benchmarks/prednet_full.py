@@ -6,9 +6,10 @@ Usage (from the repository root)::
 
 Trains each model with ``train.train_predictor`` and the settings of ``prednet.WEEK07_FULL``
 (teacher-forced next-frame training on 10-frame clips, then extrapolation fine-tuning on 20-frame
-clips), on sequences made by ``data.moving_mnist_clips`` from MNIST test digits 0-7,999; scores it on
-sequences from digits 8,000-9,999 with ``train.predictor_scores`` (t+1 with teacher forcing, and 10
-frames extrapolated after 10 seen) against ``metrics.prediction_baselines``. Prints and, with
+clips; PredNet on squared error units, or with "-L1" on the paper's), on sequences made by
+``data.moving_mnist_clips`` from MNIST test digits 0-7,999; scores it on sequences from digits
+8,000-9,999 with ``train.predictor_scores`` (t+1 with teacher forcing, and 10 frames extrapolated
+after 10 seen) against ``metrics.prediction_baselines``. Prints and, with
 ``--json PATH``, writes per-step MSE / SSIM / PSNR, parameters, training memory and wall times.
 """
 from __future__ import annotations
@@ -24,17 +25,27 @@ from course_utils import config, data, metrics, train
 from course_utils.models import prednet as pn
 
 
-#: PredNet is trained on its error units (the paper's losses); the ConvLSTM on the squared error of its
-#: frames, as ConvLSTM predictors are (OpenSTL): with PredNet's L1 loss it collapses to black frames.
-LOSS = {"L_0": "L_0", "L_all": "L_all", "ConvLSTM": "MSE"}
+#: The models: PredNet with the full-mode error units (``WEEK07_FULL["error_power"]``, squared) and
+#: the paper's losses' layer weights; the same with the paper's mean absolute error units ("-L1":
+#: these predict black frames at 64x64); the ConvLSTM ablation on the squared error of its frames.
+LOSS = {"L_0": "L_0", "L_all": "L_all", "L_0-L1": "L_0", "L_all-L1": "L_all", "ConvLSTM": "MSE"}
+
+
+def error_power(kind: str, full: dict) -> int:
+    return 1 if kind.endswith("-L1") else full["error_power"]
+
+
+def finetune_loss(kind: str, full: dict) -> str:
+    """Extrapolation fine-tuning: L1 on the frames with the paper's error units, squared otherwise."""
+    return "L_0" if kind != "ConvLSTM" and error_power(kind, full) == 1 else "MSE"
 
 
 def build(kind: str, full: dict) -> torch.nn.Module:
-    if kind in ("L_0", "L_all"):
-        return pn.PredNet(full["a_channels"])
+    if kind != "ConvLSTM" and kind in LOSS:
+        return pn.PredNet(full["a_channels"], error_power=error_power(kind, full))
     if kind == "ConvLSTM":
         return pn.ConvLSTMPredictor(1, full["convlstm_hidden"])
-    raise ValueError(f"model {kind!r}; expected L_0, L_all or ConvLSTM.")
+    raise ValueError(f"model {kind!r}; expected one of {sorted(LOSS)}.")
 
 
 def summary(scores: dict) -> dict:
@@ -46,7 +57,7 @@ def summary(scores: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=["L_0", "L_all", "ConvLSTM"])
+    ap.add_argument("--models", nargs="+", default=["L_0", "L_all", "ConvLSTM"], choices=sorted(LOSS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -68,6 +79,8 @@ def main() -> None:
 
     def val_mse(epoch, model, logs):
         logs["val_mse"] = float(np.mean(train.predictor_scores(model, val, full["n_in"])["next"]["mse"]))
+        print(f"  step {logs['step']}: loss {logs['loss']:.4g}, validation next-frame MSE {logs['val_mse']:.1f}",
+              flush=True)
 
     for kind in args.models:
         torch.manual_seed(args.seed)
@@ -80,7 +93,7 @@ def main() -> None:
         t_teacher = time.perf_counter() - t0
         teacher = summary(train.predictor_scores(model, test_clips, full["n_in"]))
         t1 = time.perf_counter()
-        ft = train.train_predictor(model, train_clips, full["extrap_steps"], loss=LOSS[kind], n_frames=20,
+        ft = train.train_predictor(model, train_clips, full["extrap_steps"], loss=finetune_loss(kind, full), n_frames=20,
                                    extrap_start=full["n_in"],
                                    batch_size=full["batch_size"], lr=full["lr"] / 10, log_every=20,
                                    seed=args.seed + 1, progress=False)

@@ -628,7 +628,8 @@ def make_moving_mnist(
     step: float = 0.1,
     seed: int = 0,
     digits: torch.Tensor | None = None,
-) -> torch.Tensor:
+    return_meta: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, dict[str, np.ndarray]]:
     """Moving MNIST sequences generated as Srivastava, Mansimov & Salakhutdinov (ICML 2015) do.
 
     Each sequence puts ``n_digits`` 28x28 MNIST digits on a ``size`` x ``size`` black canvas; each
@@ -638,7 +639,11 @@ def make_moving_mnist(
     0-7,999 for ``split="train"``, 8,000-9,999 for ``"test"`` (``MOVING_MNIST_SPLIT``), or from
     ``digits: (M, 28, 28)`` when given. Seeded: the same arguments give the same sequences.
 
-    Returns ``(n_sequences, seq_len, size, size)`` float32 in [0, 1].
+    Returns ``(n_sequences, seq_len, size, size)`` float32 in [0, 1]; with ``return_meta=True`` also
+    a dict of what made each sequence (to evaluate, never to train on): ``"labels"``
+    ``(n_sequences, n_digits)`` the digits' classes (-1 when ``digits`` were given) and
+    ``"velocity"`` ``(n_sequences, n_digits, seq_len, 2)`` each digit's unit direction ``(vx, vy)``
+    when frame ``t`` was drawn (after the bounces so far; x to the right, y down).
     """
     if split not in MOVING_MNIST_SPLIT:
         raise ValueError(f"split={split!r}; expected one of {sorted(MOVING_MNIST_SPLIT)}.")
@@ -646,21 +651,28 @@ def make_moving_mnist(
         raise ValueError(f"n_sequences={n_sequences}, seq_len={seq_len}, n_digits={n_digits}: all must be >= 1.")
     if size < 28:
         raise ValueError(f"size={size}: the canvas must hold a 28x28 digit.")
+    classes = None
     if digits is None:
         lo, hi = MOVING_MNIST_SPLIT[split]
-        images, _ = load_mnist(split="test", flatten=False)
-        digits = images[lo:hi]
+        images, image_labels = load_mnist(split="test", flatten=False)
+        digits, classes = images[lo:hi], image_labels[lo:hi].numpy()
     digits = torch.as_tensor(digits, dtype=torch.float32).reshape(-1, 28, 28)
     rng = np.random.default_rng(seed)
     lim = size - 28
     out = torch.zeros(n_sequences, seq_len, size, size)
+    labels = np.full((n_sequences, n_digits), -1, dtype=np.int64)
+    velocity = np.zeros((n_sequences, n_digits, seq_len, 2))
     for n in range(n_sequences):
         for d in range(n_digits):
-            image = digits[int(rng.integers(len(digits)))]
+            index = int(rng.integers(len(digits)))
+            image = digits[index]
+            if classes is not None:
+                labels[n, d] = classes[index]
             x, y = rng.random(2)
             theta = rng.random() * 2 * np.pi
             vx, vy = np.sin(theta), np.cos(theta)
             for t in range(seq_len):
+                velocity[n, d, t] = vx, vy
                 top, left = int(round(y * lim)), int(round(x * lim))
                 window = out[n, t, top:top + 28, left:left + 28]
                 torch.maximum(window, image, out=window)
@@ -669,20 +681,24 @@ def make_moving_mnist(
                     vx, x = -vx, min(max(x, 0.0), 1.0)
                 if y < 0.0 or y > 1.0:
                     vy, y = -vy, min(max(y, 0.0), 1.0)
-    return out
+    return (out, {"labels": labels, "velocity": velocity}) if return_meta else out
 
 
 def moving_mnist_clips(n_sequences: int, split: str = "train", resolution: int = 64, seed: int = 0,
-                       seq_len: int = 20) -> torch.Tensor:
+                       seq_len: int = 20, n_digits: int = 2,
+                       return_meta: bool = False) -> torch.Tensor | tuple[torch.Tensor, dict[str, np.ndarray]]:
     """``make_moving_mnist`` sequences at 64x64 as ``(N, T, 1, R, R)`` videos for the predictors,
-    average-pooled to ``resolution`` (64, 32 or 16) for the fast mode: the same motion, smaller frames."""
+    average-pooled to ``resolution`` (64, 32 or 16) for the fast mode: the same motion, smaller frames.
+    ``return_meta``: also ``make_moving_mnist``'s labels and velocities."""
     if resolution not in (16, 32, 64):
         raise ValueError(f"resolution={resolution}; expected 64 (the standard), 32 or 16.")
-    video = make_moving_mnist(n_sequences, split, seq_len=seq_len, seed=seed)[:, :, None]
+    video, meta = make_moving_mnist(n_sequences, split, seq_len=seq_len, n_digits=n_digits, seed=seed,
+                                    return_meta=True)
+    video = video[:, :, None]
     if resolution != 64:
         factor = 64 // resolution
         video = torch.nn.functional.avg_pool2d(video.flatten(0, 1), factor).unflatten(0, video.shape[:2])
-    return video
+    return (video, meta) if return_meta else video
 
 
 def load_moving_mnist_standard(root: str | Path | None = None) -> torch.Tensor:

@@ -710,6 +710,7 @@ def train_predictor(
     progress: bool = True,
     seed: int = 0,
     desc: str = "training",
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, list[float | None]]:
     """Train a next-frame predictor (``PredNet`` or ``ConvLSTMPredictor``) for ``steps`` Adam steps.
 
@@ -726,6 +727,8 @@ def train_predictor(
         lr_drop_at: from this step on the learning rate is ``lr / 10`` (the reference drops it once).
         log_every: every ``log_every`` steps the mean loss of those steps is logged as one "epoch"
             and the callbacks are called (``callback(epoch, model, logs)``, ``logs["step"]`` the step).
+        loss_fn: ``(errors, layer_w, time_w) -> loss`` for ``"L_0"`` / ``"L_all"`` in place of
+            ``prednet_loss`` (e.g. the one written in the notebook).
 
     Returns the history (``fit``'s format: ``epoch``, ``step``, ``loss`` and what callbacks add).
     Raises ``TrainingDiverged`` on a NaN or infinite loss.
@@ -765,7 +768,7 @@ def train_predictor(
             x = _clip_batch(data, batch_size, n_frames, generator).to(device)
             if extrap_start is None and loss != "MSE":
                 _, errors = model(x)
-                value = pn.prednet_loss(errors, layer_w, time_w)
+                value = (loss_fn or pn.prednet_loss)(errors, layer_w, time_w)
             else:
                 predictions, _ = model(x, extrap_start=extrap_start)
                 value = pn.frame_loss(predictions, x, time_w, "MSE" if loss == "MSE" else "L1")

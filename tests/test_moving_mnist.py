@@ -76,8 +76,33 @@ def test_standard_file_missing_corrupt_and_read(tmp_path, monkeypatch):
 def test_train_and_test_sequences_use_disjoint_digits(monkeypatch):
     # digit i is a flat square of value (i + 1) / 20000, so every lit pixel names its digit
     fake = (torch.arange(10000, dtype=torch.float32) + 1)[:, None, None].expand(10000, 28, 28) / 20000
-    monkeypatch.setattr(data, "load_mnist", lambda split, flatten=True: (fake.reshape(10000, 1, 28, 28), None))
+    monkeypatch.setattr(data, "load_mnist", lambda split, flatten=True: (fake.reshape(10000, 1, 28, 28),
+                                                                         torch.arange(10000) % 10))
     for split, (lo, hi) in data.MOVING_MNIST_SPLIT.items():
         seq = data.make_moving_mnist(50, split=split, n_digits=1, seq_len=2, seed=0)
         used = torch.unique(torch.round(seq[seq > 0] * 20000)).long() - 1
         assert int(used.min()) >= lo and int(used.max()) < hi, (split, used.min(), used.max())
+
+
+def test_meta_gives_each_digit_its_class_and_direction(monkeypatch):
+    dot = torch.zeros(10000, 28, 28)
+    dot[:, 0, 0] = 1.0                                   # every "digit" is one pixel: its position is findable
+    monkeypatch.setattr(data, "load_mnist", lambda split, flatten=True: (dot, torch.arange(10000) % 10))
+    seq, meta = data.make_moving_mnist(30, "test", n_digits=1, seq_len=12, seed=4, return_meta=True)
+    assert torch.equal(seq, data.make_moving_mnist(30, "test", n_digits=1, seq_len=12, seed=4))
+    assert meta["labels"].shape == (30, 1) and meta["velocity"].shape == (30, 1, 12, 2)
+    assert set(meta["labels"].ravel()) <= set(range(10))
+    assert np.allclose(np.linalg.norm(meta["velocity"], axis=-1), 1.0)
+    moved = 0
+    for s, v in zip(seq, meta["velocity"][:, 0]):
+        pos = np.array([np.unravel_index(int(f.argmax()), f.shape) for f in s], dtype=float)   # (row, col) = (y, x)
+        step = np.diff(pos, axis=0)
+        for t in range(11):
+            if np.abs(step[t]).sum() >= 3:               # a free step (no bounce, not rounded away)
+                moved += 1
+                assert np.sign(step[t][1]) in (0, np.sign(v[t, 0])) and np.sign(step[t][0]) in (0, np.sign(v[t, 1]))
+    assert moved > 100
+    clips, meta2 = data.moving_mnist_clips(3, "test", 32, seed=4, n_digits=2, return_meta=True)
+    assert clips.shape == (3, 20, 1, 32, 32) and meta2["labels"].shape == (3, 2)
+    _, unknown = data.make_moving_mnist(2, digits=dot[:5], seed=0, return_meta=True)
+    assert (unknown["labels"] == -1).all()

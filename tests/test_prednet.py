@@ -205,10 +205,58 @@ def test_training_memory_grows_with_the_batch_and_excludes_weights():
 def test_moving_mnist_clips_pool_the_standard_frames():
     from course_utils import data
     import unittest.mock as mock
-    with mock.patch.object(data, "load_mnist", return_value=(torch.rand(10000, 28, 28), None)):
+    with mock.patch.object(data, "load_mnist", return_value=(torch.rand(10000, 28, 28), torch.zeros(10000, dtype=torch.long))):
         full = data.moving_mnist_clips(2, "test", 64, seed=3, seq_len=4)
         half = data.moving_mnist_clips(2, "test", 32, seed=3, seq_len=4)
     assert full.shape == (2, 4, 1, 64, 64) and half.shape == (2, 4, 1, 32, 32)
     assert torch.allclose(half, torch.nn.functional.avg_pool2d(full[:, :, 0], 2)[:, :, None])
     with pytest.raises(ValueError, match="resolution"):
         data.moving_mnist_clips(1, "test", 48)
+
+
+def test_use_puts_other_functions_in_the_network_and_loss_fn_replaces_the_loss():
+    torch.manual_seed(0)
+    net = pn.PredNet((1, 4, 8))
+    frames = torch.rand(2, 4, 1, 8, 8)
+    want = net(frames)
+    calls = {"e": 0, "c": 0, "loss": 0}
+
+    def error_units(a, a_hat):
+        calls["e"] += 1
+        return pn.error_units(a, a_hat)
+
+    def convlstm_step(*args):
+        calls["c"] += 1
+        return pn.convlstm_step(*args)
+
+    got = net.use(error_units=error_units, convlstm_step=convlstm_step)(frames)
+    assert calls == {"e": 4 * 3, "c": 4 * 3, "loss": 0}            # 4 frames x 3 layers each
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
+    assert pn.PredNet((1, 4, 8)).error_fn is pn.error_units        # other networks keep the module's
+
+    def loss(errors, layer_w, time_w):
+        calls["loss"] += 1
+        return pn.prednet_loss(errors, layer_w, time_w)
+
+    train.train_predictor(net, torch.rand(6, 4, 1, 8, 8), 3, n_frames=4, batch_size=2, progress=False, loss_fn=loss)
+    assert calls["loss"] == 3
+
+
+def test_zero_biases_squared_error_units_and_representations():
+    net = pn.PredNet((1, 4, 8), error_power=2)
+    assert all(not m.bias.detach().any() for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    frames = torch.rand(3, 5, 1, 8, 8)
+    _, errors = net(frames)
+    _, plain = pn.PredNet((1, 4, 8), error_power=1)(frames)
+    # with zero biases and R = 0 the first prediction is black: E_0 = [frame; 0], so mean(E_0^2) = mean(frame^2) / 2
+    assert torch.allclose(errors[:, 0, 0], (frames[:, 0] ** 2).mean(dim=(1, 2, 3)) / 2, atol=1e-6)
+    assert torch.allclose(plain[:, 0, 0], frames[:, 0].mean(dim=(1, 2, 3)) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="error_power"):
+        pn.PredNet((1, 4), error_power=3)
+    reps = net.representations(frames)
+    assert [tuple(r.shape) for r in reps] == [(3, 1, 8, 8), (3, 4, 4, 4), (3, 8, 2, 2)]
+    state = net.initial_state(3, 8, 8)
+    with torch.no_grad():
+        for t in range(5):
+            _, _, state = net.step(frames[:, t], state)
+    assert all(torch.equal(a, b) for a, b in zip(reps, state["R"]))

@@ -25,7 +25,7 @@ Shapes: frames ``(B, T, C, H, W)`` in [0, 1]; ``H`` and ``W`` divisible by ``2^(
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +36,14 @@ from course_utils.models.rebuild import records_init_args
 __all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "ConvLSTMPredictor",
            "layer_weights", "time_weights", "prednet_loss", "frame_loss", "count_parameters", "WEEK07_FULL"]
 
-#: The full-mode recipe (``benchmarks/prednet_full.py``; to be the notebook's full mode): the standard
+#: The full-mode recipe (``benchmarks/prednet_full.py`` and the notebook's full mode): the standard
 #: 64x64 frames, the reference's small PredNet widths, batch 8, 10-frame clips, Adam 1e-3 then 1e-4,
 #: then extrapolation fine-tuning on 20-frame clips (10 in, 10 predicted). Sized for about half an
-#: hour per PredNet on one CPU core; a GPU runs many more steps in that time.
+#: hour per PredNet on one CPU core; a GPU runs many more steps in that time. ``error_power`` 2: the
+#: squared error units (with the paper's 1, PredNet predicts black frames at 64x64; see ``PredNet``).
 WEEK07_FULL = {"resolution": 64, "n_train": 2000, "n_test": 300, "a_channels": (1, 16, 32, 64),
-               "convlstm_hidden": (32, 32), "batch_size": 8, "steps": 600, "lr": 1e-3, "lr_drop_at": 480,
-               "extrap_steps": 60, "n_in": 10}
+               "error_power": 2, "convlstm_hidden": (32, 32), "batch_size": 8, "steps": 600, "lr": 1e-3,
+               "lr_drop_at": 480, "extrap_steps": 60, "n_in": 10}
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +82,11 @@ class ConvLSTMCell(nn.Module):
                               padding=kernel_size // 2)
         self.hidden_channels = hidden_channels
 
+    #: the step function; ``PredNet.use(convlstm_step=...)`` puts another one (e.g. a student's) here
+    step_fn = staticmethod(convlstm_step)
+
     def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return convlstm_step(x, h, c, self.conv.weight, self.conv.bias)
+        return self.step_fn(x, h, c, self.conv.weight, self.conv.bias)
 
 
 @records_init_args
@@ -91,12 +95,19 @@ class PredNet(nn.Module):
 
     ``forward(frames, extrap_start=None)`` returns ``(predictions: (B, T, C, H, W), errors: (B, T, L))``:
     ``predictions[:, t]`` is ``Â_0(t)``, made before frame ``t`` was seen, and ``errors[:, t, l]`` the
-    mean of ``E_l(t)`` over its channels and pixels (what ``prednet_loss`` weights).
+    mean of ``E_l(t)`` over its channels and pixels (what ``prednet_loss`` weights), or of ``E_l(t)^2``
+    with ``error_power=2``: not the paper's loss, but the one that learns on 64x64 Moving MNIST, where
+    under the L1 loss the network settles on black frames (most pixels are black, so the median
+    prediction of an uncertain pixel is 0; see week 07). The error units fed forward are unchanged.
+    Biases start at zero, as in the reference (Keras' default).
     """
 
     def __init__(self, a_channels: Sequence[int] = (1, 16, 32, 64), r_channels: Sequence[int] | None = None,
-                 kernel_size: int = 3, pixel_max: float = 1.0) -> None:
+                 kernel_size: int = 3, pixel_max: float = 1.0, error_power: int = 1) -> None:
         super().__init__()
+        if error_power not in (1, 2):
+            raise ValueError(f"error_power={error_power!r}; expected 1 (the paper's mean error units) or 2 (their squares).")
+        self.error_power = int(error_power)
         a_channels = [int(c) for c in a_channels]
         r_channels = list(a_channels) if r_channels is None else [int(c) for c in r_channels]
         if len(r_channels) != len(a_channels) or len(a_channels) < 1:
@@ -111,6 +122,23 @@ class PredNet(nn.Module):
                                    for l in range(L))
         self.a_up = nn.ModuleList(nn.Conv2d(2 * a_channels[l], a_channels[l + 1], kernel_size,
                                             padding=kernel_size // 2) for l in range(L - 1))
+        for module in self.modules():       # Keras' default (the reference's): zero biases. PyTorch's
+            if isinstance(module, nn.Conv2d):  # random ones can start Â_0 = ReLU(.) dead: all 0, no gradient
+                nn.init.zeros_(module.bias)
+
+    #: the error units; ``use(error_units=...)`` replaces them
+    error_fn = staticmethod(error_units)
+
+    def use(self, error_units: "Callable | None" = None, convlstm_step: "Callable | None" = None) -> "PredNet":
+        """Compute the error units and the ConvLSTM steps of this network with these functions (e.g.
+        the ones written in the notebook) instead of the module's; ``None`` keeps the current one.
+        Not saved with the model. Returns the model."""
+        if error_units is not None:
+            self.error_fn = error_units
+        if convlstm_step is not None:
+            for cell in self.cells:
+                cell.step_fn = convlstm_step
+        return self
 
     def initial_state(self, batch: int, height: int, width: int, device=None, dtype=None) -> dict[str, list]:
         """Zeros for ``R``, ``C`` and ``E`` of every layer (layer ``l`` is ``2^l`` times smaller)."""
@@ -142,11 +170,21 @@ class PredNet(nn.Module):
                 prediction = a_hat
                 if a is None:
                     a = prediction
-            e = error_units(a, a_hat)
+            e = self.error_fn(a, a_hat)
             errors.append(e)
             if l + 1 < L:
                 a = F.max_pool2d(F.relu(self.a_up[l](e)), 2)
         return prediction, errors, {"R": R, "C": C, "E": errors}
+
+    @torch.no_grad()
+    def representations(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """``[R_l]`` after the network has seen all of ``frames: (B, T, C, H, W)``: ``(B, r_l, H / 2^l, W / 2^l)``
+        per layer (what a probe reads)."""
+        B, T, _, H, W = frames.shape
+        state = self.initial_state(B, H, W, frames.device, frames.dtype)
+        for t in range(T):
+            _, _, state = self.step(frames[:, t], state)
+        return [r.clone() for r in state["R"]]
 
     def forward(self, frames: torch.Tensor, extrap_start: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if frames.ndim != 5:
@@ -160,7 +198,7 @@ class PredNet(nn.Module):
             extrapolating = extrap_start is not None and 0 < extrap_start <= t
             prediction, e, state = self.step(None if extrapolating else frames[:, t], state)
             predictions.append(prediction)
-            errors.append(torch.stack([x.mean(dim=(1, 2, 3)) for x in e], dim=1))
+            errors.append(torch.stack([(x if self.error_power == 1 else x * x).mean(dim=(1, 2, 3)) for x in e], dim=1))
         return torch.stack(predictions, dim=1), torch.stack(errors, dim=1)
 
 
