@@ -292,7 +292,7 @@ def artifacts() -> Path:
 def lab(browser_ready, tmp_path_factory, artifacts) -> Iterator[JupyterLabServer]:
     """A JupyterLab server with copies of the solution notebooks that use the widgets."""
     notebooks = [REPO / "solutions" / name for name in ("02_vae.ipynb", "03_vade.ipynb", "05_gan_clustering.ipynb",
-                                                        "06_nonparametric.ipynb")]
+                                                        "06_nonparametric.ipynb", "07_prednet.ipynb")]
     # the server log goes next to the screenshots: the first place to look when a test fails
     server = JupyterLabServer(tmp_path_factory.mktemp("jupyterlab"), notebooks,
                               log_path=artifacts / "jupyterlab.log")

@@ -474,16 +474,29 @@ def test_week05_monitor_and_code_grid_explorer(notebook_page, lab, artifacts):
           f"sliders moved {moved}; screenshots in {artifacts}")
 
 
-def test_week06_monitors_with_filters_and_reconstructions(notebook_page, lab, artifacts):
-    nb = Notebook(notebook_page, lab, "06_nonparametric.ipynb", artifacts)
+def _monitors_only_week(notebook_page, lab, artifacts, name: str, monitors: int, bars: int) -> None:
+    """Run a week whose widgets are training monitors (and tqdm bars) only, and check them."""
+    nb = Notebook(notebook_page, lab, name, artifacts)
     started = time.monotonic()
     nb.open()
     nb.run_all()
     nb.check_outputs()
-    nb.check_monitors(expected=3)   # the DBN (with its filters and reconstructions), NMMC's passes, fine-tuning
-    nb.check_progress_bars(expected=0)   # the RBMs' and NMMC's own bars close without a trace (leave=False)
+    nb.check_monitors(expected=monitors)
+    nb.check_progress_bars(expected=bars)
     assert not widget_errors(notebook_page), f"widget errors in the browser console: {widget_errors(notebook_page)}"
     print(f"\n{nb.name}: Run All {nb.run_seconds:.0f} s, test {time.monotonic() - started:.0f} s; "
           f"monitors (cell: epoch counts seen, plots seen, frames on screen) "
           f"{[(t.index, t.counts, len(t.plots), nb.frames.get(str(t.index), {}).get('frames')) for t in nb.monitors.values()]}; "
           f"screenshots in {artifacts}")
+
+
+def test_week06_monitors_with_filters_and_reconstructions(notebook_page, lab, artifacts):
+    # the DBN (with its filters and reconstructions), NMMC's passes, fine-tuning; the RBMs' and
+    # NMMC's own bars close without a trace (leave=False)
+    _monitors_only_week(notebook_page, lab, artifacts, "06_nonparametric.ipynb", monitors=3, bars=0)
+
+
+def test_week07_monitors_with_predicted_frames(notebook_page, lab, artifacts):
+    # PredNet L_0, PredNet L_all and the ConvLSTM (loss, validation MSE, frames); the bars of
+    # train_predictor's extrapolation fine-tuning: the two PredNets (one cell) and the ConvLSTM
+    _monitors_only_week(notebook_page, lab, artifacts, "07_prednet.ipynb", monitors=3, bars=3)
