@@ -2,6 +2,9 @@
 
     course lab [--no-browser] [--port N]   JupyterLab on notebooks/ (other options go to jupyter lab)
     course info                            mode, device and folders in use
+    course results [--full] [--methods M ...] [--seeds S ...] [--device D] [--split S] [--rerun]
+                   [--shard i/n | --merge | --jobs N] [--out DIR]
+                                           every method x seed into results/results.csv and RESULTS.md
 
 Instructors only (absent from the student bundle, which leaves out course_utils/instructor/):
 
@@ -143,6 +146,62 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results(args: argparse.Namespace) -> int:
+    from course_utils import results
+
+    out = Path(args.out)
+    try:
+        if args.list:
+            for mid, m in results.METHODS.items():
+                print(f"{mid:<14} week {m.week}  {m.label}")
+            print("groups: " + ", ".join(results.GROUPS))
+            return 0
+        if args.merge:
+            path, n = results.merge(out)
+            print(f"merged {n} shard file(s) into {_rel(path)} and {_rel(out / results.MD_NAME)}")
+            return 0
+        shard = results.parse_shard(args.shard)
+        if args.jobs > 1:
+            return _results_jobs(args, out)
+        summary = results.run(args.methods, args.seeds, full=args.full, split=args.split, device=args.device,
+                              out=out, rerun=args.rerun, shard=shard, progress=not args.no_progress)
+    except results.ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: every finished run is saved in {_rel(out)}; run the same command again to do "
+              "the rest.", file=sys.stderr)
+        return 130
+    print(f"{len(summary['ran'])} runs done, {len(summary['failed'])} failed, {len(summary['skipped'])} skipped "
+          f"(already in the file). Results: {_rel(summary['csv'])}"
+          + (f" and {_rel(summary['md'])}" if summary["md"] else " (merge the shards with `course results --merge`)"))
+    return 1 if summary["failed"] else 0
+
+
+def _results_jobs(args: argparse.Namespace, out: Path) -> int:
+    """``--jobs N``: the grid in N processes (shards 1/N .. N/N, one torch thread each), then merged."""
+    from course_utils import results
+
+    if args.shard:
+        raise results.ResultsError("--jobs and --shard do not go together: --jobs N runs the N shards itself.")
+    base = [sys.executable, "-m", "course_utils", "results", "--out", str(out), "--no-progress"]
+    base += ["--full"] if args.full else []
+    base += ["--rerun"] if args.rerun else []
+    for flag, values in (("--methods", args.methods), ("--seeds", args.seeds)):
+        if values:
+            base += [flag, *map(str, values)]
+    for flag, value in (("--split", args.split), ("--device", args.device)):
+        if value:
+            base += [flag, value]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([*base, "--shard", f"{i}/{args.jobs}"], env=env) for i in range(1, args.jobs + 1)]
+    codes = [p.wait() for p in procs]
+    path, n = results.merge(out)
+    print(f"{args.jobs} jobs ended (exit codes {codes}); merged {n} shard file(s) into {_rel(path)} and "
+          f"{_rel(out / results.MD_NAME)}")
+    return max(codes) if any(codes) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="course", description="Learning Without Labels: workbook tools."
@@ -157,6 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="show mode, device and folders")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("results", help="every method x seed into results/results.csv and RESULTS.md")
+    p.add_argument("--full", action="store_true", help="full mode (default: fast mode, about 10 minutes on a CPU)")
+    p.add_argument("--methods", nargs="+", metavar="M", help="method ids or groups (default: all; see --list)")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="S", help="default: 0 1 2")
+    p.add_argument("--device", help="cpu, cuda or mps (default: COURSE_DEVICE, else the best available)")
+    p.add_argument("--split", choices=("test", "train", "all"),
+                   help="MNIST split (default: test; all = 70,000 images, downloaded where a network exists)")
+    p.add_argument("--out", default=str(config.REPO_ROOT / "results"), help="output folder (default: results/)")
+    p.add_argument("--rerun", action="store_true", help="run again what the CSV already holds")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--shard", metavar="i/n", help="run only the i-th of n parts of the grid (e.g. a Slurm array "
+                                                    "task: --shard $((SLURM_ARRAY_TASK_ID+1))/$SLURM_ARRAY_TASK_COUNT)")
+    grid.add_argument("--merge", action="store_true", help="combine the shards' files into results.csv")
+    grid.add_argument("--jobs", type=int, default=1, help="run the grid in this many processes here, then merge")
+    grid.add_argument("--list", action="store_true", help="list the methods and groups")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_results)
 
     if importlib.util.find_spec("course_utils.instructor") is None:  # the student bundle
         return parser

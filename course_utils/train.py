@@ -420,6 +420,19 @@ def load_history(name: str, config: Mapping[str, Any], seed: int = 0) -> dict[st
         return None
 
 
+#: One entry per ``cached`` call: ``{"name", "loaded", "train_seconds", "load_seconds"}``, where
+#: ``train_seconds`` is how long the training took when it ran (read back from the cache's file
+#: when the model is loaded), so ``course results`` can count a loaded model's training time.
+CACHE_EVENTS: list[dict[str, Any]] = []
+
+
+def _saved_train_seconds(meta_path: Path) -> float | None:
+    try:
+        return float(json.loads(meta_path.read_text(encoding="utf-8")).get("train_seconds"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def cached(
     name: str,
     config: Mapping[str, Any],
@@ -459,6 +472,7 @@ def cached(
     outer_state = _rng_state()
     try:
         if path.exists():
+            load_start = time.perf_counter()
             torch.manual_seed(seed)
             model = build()
             try:
@@ -474,6 +488,8 @@ def cached(
                     stacklevel=2,
                 )
             else:
+                CACHE_EVENTS.append({"name": name, "loaded": True, "train_seconds": _saved_train_seconds(meta_path),
+                                     "load_seconds": time.perf_counter() - load_start})
                 if verbose:
                     print(f"{name}: loaded from the cache ({path.name})")
                 if on_load is not None:
@@ -496,6 +512,7 @@ def cached(
             "torch": torch.__version__,
         }
         _write_atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        CACHE_EVENTS.append({"name": name, "loaded": False, "train_seconds": round(seconds, 2), "load_seconds": 0.0})
         if verbose:
             print(f"{name}: trained in {seconds:.1f} s, saved to the cache ({path.name})")
         return model.to(device).eval()

@@ -1,0 +1,157 @@
+"""``course results``: the grid, the CSV (resume, failures, interruption), shards and merge, RESULTS.md."""
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course_utils import data, results
+
+pytestmark = pytest.mark.skipif(not (data.mnist_folder() / "t10k-images-idx3-ubyte.gz").exists(),
+                                reason="needs the MNIST test files (COURSE_DATA_DIR)")
+
+CHEAP = ["kmeans", "black", "copy-last"]
+
+
+@pytest.fixture
+def small(monkeypatch):
+    """Fast mode on 300 images: the real functions, quicker."""
+    fast = copy.deepcopy(results.SETTINGS["fast"])
+    fast["n"] = 300
+    fast["video"].update(n_train=20, n_test=10)
+    monkeypatch.setitem(results.SETTINGS, "fast", fast)
+    monkeypatch.setenv("COURSE_FAST", "1")
+
+
+def _run(out, methods=CHEAP, seeds=(0, 1), **kw):
+    return results.run(methods, list(seeds), out=out, progress=False, log=lambda line: None, **kw)
+
+
+def test_methods_and_groups():
+    assert results.resolve_methods(["dec", "kmeans"]) == ["kmeans", "dec"]          # the table's order
+    assert set(results.resolve_methods(["week07"])) == {"copy-last", "black", "mean-inputs", "prednet", "convlstm"}
+    assert results.resolve_methods(None) == list(results.METHODS)
+    with pytest.raises(results.ResultsError, match="unknown method 'decc'.*Methods: kmeans"):
+        results.resolve_methods(["decc"])
+    every_week = {m.week for m in results.METHODS.values()}
+    assert every_week == {"01", "02", "03", "04", "05", "06", "07"}
+    assert all(results._runner(m) for m in results.METHODS)
+
+
+@pytest.mark.parametrize("text", ["3", "0/2", "3/2", "a/b", "1/0"])
+def test_bad_shard_says_how(text):
+    with pytest.raises(results.ResultsError, match="--shard"):
+        results.parse_shard(text)
+
+
+def test_shards_split_the_grid_and_keep_shared_pretraining_together():
+    methods, seeds = list(results.METHODS), [0, 1, 2]
+    full = results.grid(methods, seeds)
+    for n in (1, 2, 3, 5, 40):
+        parts = [results.grid(methods, seeds, (i, n)) for i in range(1, n + 1)]
+        assert sorted(r for p in parts for r in p) == sorted(full)          # every run once
+        for p in parts:
+            for m, s in p:      # a (seed, pretraining) unit is never split between two shards
+                unit = (s, results.METHODS[m].needs)
+                assert all((m2, s2) in p for m2, s2 in full if (s2, results.METHODS[m2].needs) == unit)
+
+
+def test_runs_write_rows_skip_them_and_rerun(small, tmp_path):
+    summary = _run(tmp_path)
+    rows = results.read_rows(tmp_path / "results.csv")
+    assert len(summary["ran"]) == 6 and not summary["failed"]
+    assert {(r["method"], r["seed"]) for r in rows} == {(m, s) for m in CHEAP for s in ("0", "1")}
+    km = [r for r in rows if r["method"] == "kmeans"]
+    for r in km:
+        assert r["status"] == "ok" and r["mode"] == "fast" and r["split"] == "test" and r["n"] == "300"
+        assert 0.2 < float(r["acc"]) <= 1 and 0 < float(r["nmi"]) < 1 and float(r["params"]) == 10 * 784
+        assert r["torch"] and r["commit"] and r["device"] == "cpu" and float(r["train_s"]) > 0
+    black = [r for r in rows if r["method"] == "black"][0]
+    assert float(black["mse_next"]) == pytest.approx(float(black["mse_10step"]))   # black ignores the inputs
+    assert float(black["mse_next"]) > 0
+    assert float([r for r in rows if r["method"] == "copy-last"][0]["mse_next"]) < float(black["mse_10step"]) * 2
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "k-means (pixels)" in md and "53.49" in md and "DEC paper" in md and "copy the last frame" in md
+    assert (tmp_path / "embeddings").is_dir() and (tmp_path / "details").is_dir()
+
+    again = _run(tmp_path)                               # resumes: nothing to do
+    assert not again["ran"] and len(again["skipped"]) == 6
+    assert results.read_rows(tmp_path / "results.csv") == rows
+    redo = _run(tmp_path, methods=["kmeans"], seeds=[1], rerun=True)
+    assert len(redo["ran"]) == 1 and len(results.read_rows(tmp_path / "results.csv")) == 6
+
+
+def test_a_failure_is_recorded_and_the_others_go_on(small, tmp_path, monkeypatch):
+    def diverges(method, ctx):
+        raise FloatingPointError("loss is nan in epoch 3")
+
+    monkeypatch.setitem(results._RUNNERS, "black", diverges)
+    summary = _run(tmp_path, seeds=[0])
+    assert [r["method"] for r in summary["failed"]] == ["black"]
+    rows = {r["method"]: r for r in results.read_rows(tmp_path / "results.csv")}
+    assert rows["black"]["status"] == "failed" and "FloatingPointError: loss is nan in epoch 3" in rows["black"]["error"]
+    assert rows["kmeans"]["status"] == rows["copy-last"]["status"] == "ok"
+    assert "Runs that failed" in (tmp_path / "RESULTS.md").read_text()
+    monkeypatch.undo()
+    small_settings = copy.deepcopy(results.SETTINGS["fast"])                # the fixture's sizes again
+    small_settings["n"] = 300
+    small_settings["video"].update(n_train=20, n_test=10)
+    monkeypatch.setitem(results.SETTINGS, "fast", small_settings)
+    retry = _run(tmp_path, seeds=[0])                    # the next call retries only the failed run
+    assert [r["method"] for r in retry["ran"]] == ["black"]
+    assert all(r["status"] == "ok" for r in results.read_rows(tmp_path / "results.csv"))
+
+
+def test_an_interrupted_grid_keeps_what_finished(small, tmp_path, monkeypatch):
+    def interrupted(method, ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(results._RUNNERS, "black", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, seeds=[0])
+    assert [r["method"] for r in results.read_rows(tmp_path / "results.csv")] == ["kmeans", "copy-last"]
+
+
+def test_an_unreadable_csv_is_reported_not_overwritten(tmp_path):
+    (tmp_path / "results.csv").write_text("name,score\nx,1\n")
+    with pytest.raises(results.ResultsError, match="not a results file"):
+        results.read_rows(tmp_path / "results.csv")
+    proc = subprocess.run([sys.executable, "-m", "course_utils", "results", "--out", str(tmp_path), "--methods",
+                           "kmeans", "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "not a results file" in proc.stderr
+    assert (tmp_path / "results.csv").read_text() == "name,score\nx,1\n"
+    proc = subprocess.run([sys.executable, "-m", "course_utils", "results", "--out", str(tmp_path), "--methods", "decc"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown method 'decc'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_shards_then_merge_give_the_single_run_table(tmp_path):
+    """The command line in fast mode: two shards and a merge equal one run of the same grid."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "course_utils", "results", "--methods", "kmeans", "black", "--seeds", "0", "1",
+            "--no-progress"]
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    procs = [subprocess.Popen([*base, "--out", str(sharded), "--shard", f"{i}/2"], env=env) for i in (1, 2)]
+    assert subprocess.run([*base, "--out", str(whole)], env=env, timeout=600).returncode == 0
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    assert not (sharded / "results.csv").exists()
+    merged = subprocess.run([sys.executable, "-m", "course_utils", "results", "--merge", "--out", str(sharded)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert merged.returncode == 0 and "merged 2 shard file(s)" in merged.stdout
+
+    def table(path):
+        with open(path / "results.csv", newline="") as fh:
+            return {(r["method"], r["seed"]): {k: r[k] for k in ("acc", "nmi", "ari", "majority_acc", "mse_next", "params")}
+                    for r in csv.DictReader(fh)}
+
+    assert table(whole) == table(sharded) and len(table(whole)) == 4
+
+    def scores(path):  # the table's rows up to the lowest ACC (times differ from run to run)
+        return [line.split("|")[:9] for line in (path / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
+
+    assert scores(whole) == scores(sharded) and len(scores(whole)) == 4     # 2 headers, 2 methods
