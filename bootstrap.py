@@ -3,6 +3,8 @@
 
     python3 bootstrap.py lab                 set up .venv/, then JupyterLab on notebooks/
     python3 bootstrap.py lab --no-browser    the same, headless: prints the URL to open
+    python3 bootstrap.py results [ARGS]      set up .venv/, then `course results` (every method of the
+                                             course x seed into results/; --full, --jobs N, --help)
     python3 bootstrap.py test [PYTEST ARGS]  set up .venv/, then the whole test suite
     python3 bootstrap.py test --no-browser   the same without the browser test of the widgets
     python3 bootstrap.py setup               only set up .venv/
@@ -197,7 +199,7 @@ def replace_process(args: list) -> int:
 
 def main(argv: list[str]) -> int:
     argv, torch_mode, uv = split_options(argv)
-    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in {"lab", "test", "setup"}:
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in {"lab", "test", "setup", "results"}:
         print(__doc__)
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     command, rest = argv[0], argv[1:]
@@ -206,8 +208,8 @@ def main(argv: list[str]) -> int:
     if command == "setup":
         print(f"Ready. Use {python} or activate the environment in {python.parent.parent}.")
         return 0
-    if command == "lab":
-        return replace_process([python, "-m", "course_utils", "lab", *rest])
+    if command in ("lab", "results"):
+        return replace_process([python, "-m", "course_utils", command, *rest])
     return replace_process([python, "-m", "pytest", *parallel_options(rest), *rest])
 
 

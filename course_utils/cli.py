@@ -21,6 +21,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from course_utils import config
@@ -147,6 +148,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
+    if args.no_progress:  # before tqdm is imported: it reads TQDM_DISABLE then (the inner bars too)
+        os.environ["TQDM_DISABLE"] = "1"
     from course_utils import results
 
     out = Path(args.out)
@@ -194,7 +197,26 @@ def _results_jobs(args: argparse.Namespace, out: Path) -> int:
         if value:
             base += [flag, value]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([*base, "--shard", f"{i}/{args.jobs}"], env=env) for i in range(1, args.jobs + 1)]
+    shards = [results.parse_shard(f"{i}/{args.jobs}") for i in range(1, args.jobs + 1)]
+    procs = [subprocess.Popen([*base, "--shard", f"{i}/{n}"], env=env) for i, n in shards]
+    total = len(results.grid(results.resolve_methods(args.methods), args.seeds or results.SETTINGS[
+        "full" if args.full else "fast"]["seeds"]))
+    def rows_written() -> int:
+        return sum(len(results.read_rows(out / results.SHARD_DIR / f"results-{i}-of-{n}.csv")) for i, n in shards)
+
+    before, bar = rows_written(), None   # rows the shards' files held before (skipped, or done earlier)
+    if not args.no_progress:
+        from course_utils.progress import progress as tqdm
+
+        bar = tqdm(total=total, desc=f"course results ({args.jobs} jobs)", unit="run")
+    try:
+        while any(p.poll() is None for p in procs):  # one bar for all: rows written in the shards' files
+            time.sleep(2)
+            if bar is not None:
+                bar.update(max(0, min(rows_written() - before, total) - bar.n))
+    finally:
+        if bar is not None:
+            bar.close()
     codes = [p.wait() for p in procs]
     path, n = results.merge(out)
     print(f"{args.jobs} jobs ended (exit codes {codes}); merged {n} shard file(s) into {_rel(path)} and "

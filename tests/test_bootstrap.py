@@ -151,6 +151,9 @@ def test_lab_and_test_replace_bootstrap_with_the_command(monkeypatch):
     assert bootstrap.main(["lab", "--no-browser", "--torch=cpu", "--port", "9999"]) == 0
     assert ran == [(("test",), "cpu"), [str(python), "-m", "course_utils", "lab", "--no-browser", "--port", "9999"]]
     ran.clear()
+    assert bootstrap.main(["results", "--jobs", "2"]) == 0
+    assert ran == [(("test",), "auto"), [str(python), "-m", "course_utils", "results", "--jobs", "2"]]
+    ran.clear()
     assert bootstrap.main(["test", "-x"]) == 0
     assert ran == [(("test", "instructor", "browser"), "auto"),
                    [str(python), "-m", "pytest", "-n", "2", "--dist", "loadfile", "-x"]]

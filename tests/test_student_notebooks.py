@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import re
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from course_utils.config import REPO_ROOT
 from course_utils.instructor.execute import execute_notebook
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
 
-STUDENT = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _has_exercises(path: Path) -> bool:
+    return any(c.metadata.get("nbgrader", {}).get("solution") for c in read_notebook(path).cells)
+
+
+# The summary week has no exercises: its student notebook is its solution without outputs, and nbval
+# runs the solution; running it twice more here would only repeat that.
+ALL_STUDENT = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+STUDENT = [p for p in ALL_STUDENT if _has_exercises(p)]
 SANITIZE = Path(__file__).parent / "nbval_sanitize.cfg"
 NOT_DONE = "is not done yet: using the reference implementation"
 
@@ -72,8 +82,15 @@ def test_unfinished_notebook_runs_to_the_end(path: Path):
     assert shown.count(NOT_DONE) >= 1 and n_exercises >= 1, "no cell fell back to the reference"
 
 
+# Weeks 06 and 07 are left out of this run to hold CI under its time budget (about 4 minutes of the
+# two): nbval runs their solutions, the grading test grades their answered exercises, and their
+# untouched notebooks run to the end above. Run them with `-m slow -k finished` and
+# COURSE_ALL_FINISHED=1 when a hidden test of those weeks changes.
+FINISHED = [p for p in STUDENT if os.environ.get("COURSE_ALL_FINISHED") == "1" or p.name[:2] not in ("06", "07")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", STUDENT, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FINISHED, ids=lambda p: p.name)
 def test_finished_notebook_gives_the_solutions_results(path: Path):
     student = read_notebook(path)
     solution = read_notebook(REPO_ROOT / "solutions" / path.name)
@@ -93,3 +110,10 @@ def test_finished_notebook_gives_the_solutions_results(path: Path):
             diffs.append(f"cell {i}:\n--- solution\n{want}\n--- student notebook, exercises done\n{got}")
     assert not diffs, "outputs differ from the solution's:\n" + "\n".join(diffs)
     assert NOT_DONE not in "".join(_text(c) for c in nb.cells if c.cell_type == "code")
+
+
+def test_notebooks_without_exercises_are_their_solutions():
+    for path in sorted(set(ALL_STUDENT) - set(STUDENT)):
+        student, solution = read_notebook(path), read_notebook(REPO_ROOT / "solutions" / path.name)
+        assert [c.source for c in student.cells] == [c.source for c in solution.cells], path.name
+        assert not any(c.metadata.get("nbgrader", {}).get("grade") for c in solution.cells), path.name
