@@ -214,34 +214,32 @@ class Context:
         return self.stages["video"]
 
     # -- pretraining ----------------------------------------------------------------------------
-    def ae(self):
-        if "ae" not in self.stages:
+    def _pretrained(self, kind: str):
+        """The shared autoencoder ("ae") or VAE ("vae") of weeks 02-05, through the checkpoint cache."""
+        if kind not in self.stages:
             from course_utils import train
 
             X, _ = self.data()
             a = self.s["ae"]
             config.seed_everything(self.seed)
             with _CacheWatch() as watch:
-                ae = train.pretrained_autoencoder(X, latent_dim=a["latent_dim"], hidden=a["hidden"], epochs=a["epochs"],
-                                                  batch_size=a["batch_size"], seed=self.seed, recipe=a["recipe"],
-                                                  progress=False, verbose=False)
-            self.stages["ae"], self.stages["ae_loaded"] = ae, watch.loaded
-            self.stage_seconds["ae"] = watch.seconds
-        return self.stages["ae"]
+                if kind == "ae":
+                    model = train.pretrained_autoencoder(X, latent_dim=a["latent_dim"], hidden=a["hidden"],
+                                                         epochs=a["epochs"], batch_size=a["batch_size"], seed=self.seed,
+                                                         recipe=a["recipe"], progress=False, verbose=False)
+                else:
+                    model = train.pretrained_vae(X, latent_dim=a["latent_dim"], hidden=a["hidden"],
+                                                 epochs=self.s["vae"]["epochs"], seed=self.seed, progress=False,
+                                                 verbose=False)
+            self.stages[kind], self.stages[f"{kind}_loaded"] = model, watch.loaded
+            self.stage_seconds[kind] = watch.seconds
+        return self.stages[kind]
+
+    def ae(self):
+        return self._pretrained("ae")
 
     def vae(self):
-        if "vae" not in self.stages:
-            from course_utils import train
-
-            X, _ = self.data()
-            config.seed_everything(self.seed)
-            with _CacheWatch() as watch:
-                vae = train.pretrained_vae(X, latent_dim=self.s["ae"]["latent_dim"], hidden=self.s["ae"]["hidden"],
-                                           epochs=self.s["vae"]["epochs"], seed=self.seed, progress=False,
-                                           verbose=False)
-            self.stages["vae"], self.stages["vae_loaded"] = vae, watch.loaded
-            self.stage_seconds["vae"] = watch.seconds
-        return self.stages["vae"]
+        return self._pretrained("vae")
 
     def dbn(self):
         if "dbn" not in self.stages:
