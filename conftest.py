@@ -38,6 +38,30 @@ def pytest_addoption(parser):
     )
 
 
+#: The files that take longest (seconds of one worker in CI), started first: pytest-xdist hands each
+#: file (--dist loadfile) to a worker in this order, and a long file started last would leave the
+#: other worker idle at the end. Measured in CI; the rest follow, unit tests before notebooks.
+LONGEST_FIRST = (
+    "tests/test_student_notebooks.py",            # ~650 s: every student notebook run in a kernel
+    "tests/browser/test_widgets_in_jupyterlab.py",  # ~620 s: five weeks' widgets in Chromium
+    "solutions/08_summary.ipynb",                 # ~540 s: `course results` in fast mode first
+    "tests/test_grading.py",                      # ~400 s
+    "solutions/05_gan_clustering.ipynb",
+    "tests/test_grading_weeks.py",
+    "solutions/07_prednet.ipynb",
+    "solutions/06_nonparametric.ipynb",
+    "solutions/04_dec.ipynb",
+    "solutions/03_vade.ipynb",
+)
+
+
+def _order(item) -> tuple[int, int]:
+    path = item.nodeid.split("::")[0]
+    if path in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(path))
+    return (2, 0) if path.endswith(".ipynb") else (1, 0)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Unit tests first (fast feedback), notebook regressions last."""
-    items.sort(key=lambda item: item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid)
+    """The longest files first (see LONGEST_FIRST), then unit tests, then the other notebooks."""
+    items.sort(key=_order)   # stable: tests keep their order within a file
