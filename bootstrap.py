@@ -222,7 +222,9 @@ def parallel_options(args: list[str]) -> list[str]:
     and subprocesses, which the second worker fills."""
     chooses = any(a in {"-n", "--numprocesses", "-k", "no:xdist"} or a.startswith(("-n", "--numprocesses="))
                   or "::" in a for a in args)
-    return [] if chooses else ["-n", "2", "--dist", "loadfile"]
+    # --no-loadscope-reorder: hand files out in collection order (conftest.py starts the longest
+    # first); xdist's default order is by number of tests, which left the browser test for last
+    return [] if chooses else ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
 
 
 if __name__ == "__main__":

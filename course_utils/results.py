@@ -470,7 +470,7 @@ def _run_gan(method: Method, ctx: Context) -> dict[str, Any]:
         if kind == "dac":
             Z = train.encode_dataset(model.ae, X)
         elif kind == "aae":
-            Z = torch.cat([model.encode(X[i:i + 1024])[1] for i in range(0, len(X), 1024)])
+            Z = torch.cat([model.encode(X[i:i + 1024])[0] for i in range(0, len(X), 1024)])  # cluster probabilities
         else:
             Z = model.features(X)
     out = {"scores": _score(y, labels), "params": _n_params(model), "embedding": _projection(Z, y, labels, ctx.seed),

@@ -156,13 +156,13 @@ def test_lab_and_test_replace_bootstrap_with_the_command(monkeypatch):
     ran.clear()
     assert bootstrap.main(["test", "-x"]) == 0
     assert ran == [(("test", "instructor", "browser"), "auto"),
-                   [str(python), "-m", "pytest", "-n", "2", "--dist", "loadfile", "-x"]]
+                   [str(python), "-m", "pytest", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder", "-x"]]
 
 
 @pytest.mark.parametrize("args", [["-n", "0"], ["-n4"], ["--numprocesses=3"], ["-p", "no:xdist"],
                                   ["-k", "metrics"], ["tests/test_metrics.py::test_acc"]])
 def test_test_runs_two_workers_unless_the_arguments_choose(args):
-    assert bootstrap.parallel_options(["-x", "tests"]) == ["-n", "2", "--dist", "loadfile"]
+    assert bootstrap.parallel_options(["-x", "tests"]) == ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"]
     assert bootstrap.parallel_options(args) == []
 
 
