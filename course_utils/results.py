@@ -263,11 +263,8 @@ class Context:
 
     def prepare(self, needs: str) -> float:
         """Build the stage ``needs`` (if not built yet); its training time in seconds."""
-        if needs in ("ae", "vae", "dbn"):
-            getattr(self, needs)()
-            return float(self.stage_seconds.get(needs, 0.0))
         getattr(self, needs)()
-        return 0.0
+        return float(self.stage_seconds.get(needs, 0.0))   # data and videos are not training: 0
 
 
 class _CacheWatch:
@@ -345,7 +342,6 @@ def _run_pixels(method: Method, ctx: Context) -> dict[str, Any]:
 
 
 def _run_ae(method: Method, ctx: Context) -> dict[str, Any]:
-    import torch
     from sklearn.cluster import KMeans
 
     from course_utils import train
@@ -362,8 +358,7 @@ def _run_ae(method: Method, ctx: Context) -> dict[str, Any]:
     else:
         gmm = fit_diag_gmm(Z64, k, seed=ctx.seed, kmeans_restarts=ctx.s["gmm_kmeans_restarts"])
         labels, extra = gmm.predict(Z64), 2 * k * Z.shape[1] + k
-    with torch.no_grad():
-        recon = _recon_mse(ae.encode, ae.decode, ae.output, X)
+    recon = _recon_mse(ae.encode, ae.decode, ae.output, X)
     return {"scores": {**_score(y, labels), "recon_mse": recon}, "params": _n_params(ae) + int(extra),
             "embedding": _projection(Z, y, labels, ctx.seed)}
 
@@ -819,13 +814,9 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
     return row
 
 
-def _extras_name(method_id: str, ctx: Context) -> str:
-    return f"{ctx.mode}-{ctx.split}-{method_id.replace('@', '_k')}-seed{ctx.seed}"
-
-
 def _save_extras(out: Path, method_id: str, ctx: Context, result: dict[str, Any]) -> None:
     """The embedding (a 2-D view, clusters) and, for predictors, per-step scores and frames."""
-    name = _extras_name(method_id, ctx)
+    name = _stem(ctx.mode, ctx.split, method_id, ctx.seed)
     if "embedding" in result:
         (out / "embeddings").mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out / "embeddings" / f"{name}.npz", **result["embedding"])
@@ -838,9 +829,13 @@ def _save_extras(out: Path, method_id: str, ctx: Context, result: dict[str, Any]
         np.savez_compressed(out / "details" / f"{name}-frames.npz", **result["frames"])
 
 
+def _stem(mode: str, split: str, method_id: str, seed: int) -> str:
+    return f"{mode}-{split}-{method_id.replace('@', '_k')}-seed{seed}"
+
+
 def extras_path(out: Path, kind: str, mode: str, split: str, method_id: str, seed: int) -> Path:
     """Where ``course results`` saved a run's embedding (``kind="embeddings"``) or per-step scores."""
-    name = f"{mode}-{split}-{method_id.replace('@', '_k')}-seed{seed}"
+    name = _stem(mode, split, method_id, seed)
     return Path(out) / kind / (f"{name}.npz" if kind == "embeddings" else f"{name}.json")
 
 
@@ -900,7 +895,7 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
                 bar.set_postfix_str(f"{m}, seed {seed}")
             row = run_one(m, ctx, env)
             row["n"] = n_key
-            rows = merge_rows(rows, [row]) if row["status"] == "ok" else _replace(rows, row)
+            rows = merge_rows(rows, [row])   # a failure never replaces an earlier success
             write_rows(csv_path, rows)
             (ran if row["status"] == "ok" else failed).append(row)
             if row["status"] != "ok":
@@ -915,11 +910,6 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
         md_path = out / MD_NAME
         write_markdown(md_path, rows)
     return {"csv": csv_path, "md": md_path, "ran": ran, "skipped": skipped, "failed": failed}
-
-
-def _replace(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A failed row replaces an earlier failed row of the same run, never a successful one."""
-    return merge_rows(rows, [row])
 
 
 def _shown(path: Path) -> str:
