@@ -874,8 +874,8 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
     skipped = [(m, seed) for m, seed in todo if not rerun and key_of(m, seed) in done]
     pending = [(m, seed) for m, seed in todo if (m, seed) not in skipped]
     env = _environment(dev)
-    where = "all" if shard is None else f"shard {shard[0]}/{shard[1]}"
-    log(f"course results ({mode} mode, {where}): {len(pending)} runs to do, {len(skipped)} already in "
+    where = "" if shard is None else f", shard {shard[0]}/{shard[1]}"
+    log(f"course results ({mode} mode{where}): {len(pending)} runs to do, {len(skipped)} already in "
         f"{_shown(csv_path)}; MNIST {split}" + (f", first {s['n']} images" if s["n"] else "") +
         f"; device {dev}, torch {env['torch']}, commit {env['commit']}")
     ran, failed = [], []
