@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parent
 MIN_PYTHON = (3, 10)
 TORCH_CHOICES = ("auto", "cpu", "cuda")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+#: Disk space an install takes, in GiB, by torch build (the venv plus pip's unpacking): PyPI's
+#: Linux torch brings CUDA's libraries (about 5.5 GiB in the venv); the CPU-only wheels far less.
+NEEDED_GIB = {"cpu": 2.0, "cuda": 7.0}
 
 
 def fail(message: str) -> None:
@@ -53,11 +56,39 @@ def venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def run(cmd: list) -> None:
+def run(cmd: list, explain=None) -> None:
+    """Run ``cmd``; when it fails, stop with its exit code and what ``explain()`` adds (if any)."""
     print("+ " + " ".join(str(c) for c in cmd), flush=True)
     code = subprocess.call([str(c) for c in cmd], cwd=ROOT)
     if code:
-        fail(f"command failed with exit code {code}: {' '.join(str(c) for c in cmd)}")
+        extra = explain() if explain else ""
+        fail(f"command failed with exit code {code}: {' '.join(str(c) for c in cmd)}"
+             + (f"\n{extra}" if extra else ""))
+
+
+def free_gib(path: Path) -> float:
+    """Free space on the disk that holds ``path`` (or its nearest existing parent), in GiB."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free / 2**30
+    except OSError:
+        return float("inf")
+
+
+def disk_advice(venv: Path, torch: str) -> str:
+    """What to do when the disk under ``venv`` has less room than an install of ``torch`` takes."""
+    free, needed = free_gib(venv), NEEDED_GIB[torch]
+    if free >= needed:
+        return ""
+    advice = (f"Only {free:.1f} GiB is free on the disk of {venv}, and this install takes about "
+              f"{needed:.0f} GiB. Free some space (`pip cache purge` empties pip's cache), or put the "
+              "environment on a bigger disk with COURSE_VENV=/path/to/venv")
+    if torch == "cuda":
+        advice += (", or take PyTorch's CPU-only wheels (about 2 GiB) with --torch=cpu where "
+                   f"{CPU_INDEX} can be reached")
+    return advice + "."
 
 
 def split_options(argv: list[str]) -> tuple[list[str], str, bool]:
@@ -167,11 +198,13 @@ def setup(extras: tuple[str, ...] = ("test",), torch_mode: str = "auto", uv: boo
             print(f"bootstrap: PyTorch's CPU-only index ({CPU_INDEX}) cannot be reached; "
                   "installing the default torch from PyPI instead.", flush=True)
             torch = "cuda"
-        size = "about 1.5 GB" if torch == "cpu" else "about 6 GB on Linux"
-        print(f"Installing the workbook and its packages ({size}, a few minutes the first "
-              "time) ...", flush=True)
+        print(f"Installing the workbook and its packages (up to {NEEDED_GIB[torch]:.0f} GiB of disk, "
+              "a few minutes the first time) ...", flush=True)
+        advice = disk_advice(venv, torch)
+        if advice:
+            print(f"bootstrap: warning: {advice}", flush=True)
         for cmd in install_commands(python, extras, torch, uv):
-            run(cmd)
+            run(cmd, lambda: disk_advice(venv, torch))
         stamp.write_text(" ".join([wanted, *extras, f"torch={torch}"]) + "\n")
     elif torch_mode != "auto" and torch_mode != (done_torch or "cuda"):
         print(f"bootstrap: note: {venv} already has torch's {done_torch or 'default'} build; "

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import socket
-import sys
 import time
 
 import pytest
@@ -23,6 +22,7 @@ def _load_bootstrap():
 
 
 bootstrap = _load_bootstrap()
+real_run = bootstrap.run  # _fake_venv replaces bootstrap.run with a recorder
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def _fake_venv(tmp_path, monkeypatch, reachable: bool):
     python.touch()
     monkeypatch.setenv("COURSE_VENV", str(venv))
     commands = []
-    monkeypatch.setattr(bootstrap, "run", lambda cmd: commands.append([str(c) for c in cmd]))
+    monkeypatch.setattr(bootstrap, "run", lambda cmd, explain=None: commands.append([str(c) for c in cmd]))
     monkeypatch.setattr(bootstrap, "index_reachable", lambda url: reachable)
     monkeypatch.setattr(bootstrap.shutil, "which", lambda name: None)  # no NVIDIA GPU
     monkeypatch.setattr(bootstrap.sys, "platform", "linux")
@@ -132,6 +132,38 @@ def test_an_explicit_build_does_not_silently_keep_another(tmp_path, monkeypatch,
     bootstrap.setup(("test",), "cpu")
     assert commands == []
     assert "delete that folder" in capsys.readouterr().out
+
+
+def _disk_with_free(monkeypatch, gib: float):
+    usage = bootstrap.shutil.disk_usage(".")
+    monkeypatch.setattr(bootstrap.shutil, "disk_usage",
+                        lambda path: usage._replace(free=int(gib * 2**30)))
+
+
+def test_a_full_disk_is_named_before_the_install_and_when_it_fails(tmp_path, monkeypatch, capsys):
+    venv, commands = _fake_venv(tmp_path, monkeypatch, reachable=False)
+    _disk_with_free(monkeypatch, 0.3)
+    bootstrap.setup(("test",), "auto")
+    warning = [line for line in capsys.readouterr().out.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "Only 0.3 GiB is free" in warning[0] and str(venv) in warning[0]
+    assert "takes about 7 GiB" in warning[0] and "--torch=cpu" in warning[0]
+    assert commands  # a warning, not a refusal: the disk may be big enough after all
+    # pip failing (here: `false`) on that disk ends with the same advice after pip's own error
+    monkeypatch.setattr(bootstrap, "ROOT", tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        real_run(["false"], lambda: bootstrap.disk_advice(venv, "cpu"))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "command failed with exit code 1: false" in err
+    assert "Only 0.3 GiB is free" in err and "about 2 GiB" in err and "--torch=cpu" not in err
+
+
+def test_enough_disk_means_no_advice(tmp_path, monkeypatch, capsys):
+    _disk_with_free(monkeypatch, 50)
+    assert bootstrap.disk_advice(tmp_path / "not" / "made" / "yet", "cuda") == ""
+    with pytest.raises(SystemExit):
+        real_run(["false"], lambda: bootstrap.disk_advice(tmp_path, "cuda"))
+    assert capsys.readouterr().err.strip().endswith("exit code 1: false")
 
 
 def test_index_probe_gives_up_on_a_closed_port():
