@@ -67,10 +67,7 @@ def run(cmd: list, explain=None) -> None:
 
 
 def free_gib(path: Path) -> float:
-    """Free space on the disk that holds ``path`` (or its nearest existing parent), in GiB."""
-    path = Path(path)
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    """Free space on the disk that holds ``path`` (which exists), in GiB; unknown counts as plenty."""
     try:
         return shutil.disk_usage(path).free / 2**30
     except OSError:
