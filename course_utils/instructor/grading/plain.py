@@ -1,10 +1,21 @@
 """Plain data between the grader's two kernels: numbers, strings, arrays and tensors, nothing else.
 
 The tests of a submission run in a trusted kernel; the student's code runs in a sandboxed one.
-What crosses between them is written with ``np.savez`` and read with
-``np.load(..., allow_pickle=False)``: a JSON description of the value (``spec``) plus its arrays.
-No pickle, no code, no object of a class the reader did not choose: a value that is not plain data
-arrives as an ``Opaque`` marker that names its type, and using it fails with that name.
+What crosses between them is one ``.npz`` file per message, written with ``np.savez``: a JSON
+description of the value (``spec``) plus its arrays. No pickle, no code, no object of a class the
+reader did not choose: a value that is not plain data arrives as an ``Opaque`` marker that names its
+type, and using it fails with that name.
+
+The sandbox writes the replies the trusted kernel reads, and can plant files and symbolic links in
+the folder they are exchanged through, so ``read`` does not use ``np.load``: it opens only a regular
+file (never a symbolic link, FIFO or device) of at most ``MAX_BYTES``, reads it into memory, and
+parses the zip and the ``.npy`` headers itself, checking these caps before it allocates any
+array: at most ``MAX_MEMBERS`` arrays, ``MAX_INFLATED`` bytes once inflated (and no member inflating
+more than ``MAX_RATIO``-fold), a ``.npy`` header of at most ``MAX_HEADER`` bytes, plain dtypes only
+(bool, integer, float, complex, unicode; no object or structured dtype), exactly as many data bytes
+as the header's shape declares, and a JSON description of at most ``MAX_MESSAGE_CHARS`` characters.
+Anything else is refused with ``NotPlainData``. ``write`` never follows a symbolic link: it writes a
+new file under an unpredictable name (``O_EXCL | O_NOFOLLOW``) and renames it into place.
 
 Plain data is: ``None``, ``bool``, ``int``, ``float``, ``str``; NumPy arrays and scalars of numeric
 or boolean dtype; torch tensors (dtype and ``requires_grad`` kept) and dtypes; lists, tuples, dicts
@@ -17,16 +28,34 @@ and ``torch.Size`` of plain data. Two kinds of object travel as plain data in on
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
+import math
+import os
+import secrets
+import stat
+import struct
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MAX_BYTES = 512 * 1024 * 1024   # a message larger than this is refused (before it is read)
+MAX_BYTES = 512 * 1024 * 1024   # a message file larger than this is refused (before it is read)
+MAX_INFLATED = 1024 * 1024 * 1024   # ... and one whose arrays add up to more than this once inflated
+MAX_MEMBERS = 10_000            # ... or that holds more arrays than this
+MAX_RATIO = 100                 # ... or has an array that inflates more than this (beyond its 1st MiB)
+MAX_HEADER = 4096               # ... or an array whose .npy header is longer than this (bytes)
+MAX_MESSAGE_CHARS = 16 * 1024 * 1024   # ... or a JSON description longer than this
 MAX_DEPTH = 32
+
+_PLAIN_KINDS = "biufcU"         # bool, int, uint, float, complex; unicode (the JSON description)
+_CHUNK = 1024 * 1024            # arrays are copied out of the file this many bytes at a time
+_RATIO_SLACK = 1024 * 1024      # the first MiB of an array is exempt from MAX_RATIO
+_TEMP_TRIES = 8                 # random names tried for write's temporary file
 
 
 class NotPlainData(TypeError):
@@ -330,24 +359,263 @@ def dumps(message: dict, arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def write(path: Path, message: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write a message to ``path`` (atomically), never following a symbolic link.
+
+    The bytes go to a new file of an unpredictable name next to ``path``, created with
+    ``O_EXCL | O_NOFOLLOW`` (so nothing planted there, link or file, is ever opened), then renamed
+    onto ``path`` (a link already at ``path`` is replaced, not followed).
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(dumps(message, arrays))
-    tmp.replace(path)
+    data = dumps(message, arrays)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_TEMP_TRIES):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileExistsError:   # someone else's file or link: leave it alone, pick another name
+            continue
+        break
+    else:
+        raise FileExistsError(errno.EEXIST, f"could not create a new temporary file next to {path} "
+                              f"({_TEMP_TRIES} random names were taken)")
+    try:
+        with memoryview(data) as view:
+            written = 0
+            while written < len(view):
+                written += os.write(fd, view[written:])
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """A message written by ``write``; never unpickles anything; refuses files over MAX_BYTES."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise NotPlainData(f"a message of {size / 2**20:.0f} MiB is larger than the grader accepts")
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    """A message written by ``write``; never unpickles anything, never trusts the file.
+
+    Refuses (``NotPlainData``) what is not a regular file, a file over ``MAX_BYTES``, an archive
+    over the caps above, and any array that is not plain data; reads without ``np.load``.
+    """
+    arrays = _read_npz(_read_file(Path(path)))
     raw = arrays.pop("__message__", None)
     if raw is None or raw.dtype.kind != "U" or raw.shape != ():
         raise NotPlainData("malformed message")
-    message = json.loads(str(raw[()]))
+    if raw.dtype.itemsize // 4 > MAX_MESSAGE_CHARS:
+        raise NotPlainData(f"a message of {raw.dtype.itemsize // 4} characters is larger than the "
+                           "grader accepts")
+    try:
+        message = json.loads(str(raw[()]))
+    except (ValueError, RecursionError, SystemError):
+        raise NotPlainData("malformed message") from None
     if not isinstance(message, dict):
         raise NotPlainData("malformed message")
     return message, arrays
+
+
+def _too_large(size: int) -> NotPlainData:
+    return NotPlainData(f"a message of {size / 2**20:.0f} MiB is larger than the grader accepts")
+
+
+def _read_file(path: Path) -> np.ndarray:
+    """The bytes of ``path``, if it is a regular file (not a link) of at most MAX_BYTES.
+
+    They are read into a NumPy buffer: a snapshot the sandbox cannot change while it is parsed, and
+    (NumPy asks for large pages) much faster to fill than a ``bytes`` of 100 MB.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+            raise NotPlainData(f"{path.name} is a symbolic link, not a message") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotPlainData(f"{path.name} is not a regular file, not a message")
+        if info.st_size > MAX_BYTES:
+            raise _too_large(info.st_size)
+        # one byte more than the size: a file that grew since fstat is refused, not read on and on
+        buffer = np.empty(min(info.st_size, MAX_BYTES) + 1, dtype=np.uint8)
+        view, size = memoryview(buffer), 0
+        while size < len(view):
+            got = os.readv(fd, [view[size:size + (1 << 30)]])
+            if not got:
+                break
+            size += got
+    finally:
+        os.close(fd)
+    if size > MAX_BYTES:
+        raise _too_large(size)
+    if size != info.st_size:
+        raise NotPlainData(f"{path.name} changed while it was read")
+    return buffer[:size]
+
+
+class _MemoryFile:
+    """A read-only, seekable file over a buffer (``io.BytesIO`` would copy a non-``bytes`` one)."""
+
+    def __init__(self, buffer: Any) -> None:
+        self._view = memoryview(buffer).cast("B").toreadonly()
+        self._pos = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        start = min(self._pos, len(self._view))
+        end = len(self._view) if n is None or n < 0 else min(start + n, len(self._view))
+        self._pos = max(self._pos, end)
+        return self._view[start:end].tobytes()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+#: what a zip or .npy header that does not parse raises (all of it becomes NotPlainData)
+_MALFORMED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, TypeError,
+              KeyError, IndexError, OverflowError, struct.error, zlib.error, NotImplementedError,
+              RuntimeError)
+
+
+def _read_npz(data: Any) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` file whose bytes are ``data``, read within the caps."""
+    _check_directory_size(data)
+    try:
+        with zipfile.ZipFile(_MemoryFile(data)) as zf:
+            infos = zf.infolist()
+            keys = _check_members(infos, len(data))
+            return {key: _read_member(zf, info) for key, info in zip(keys, infos)}
+    except NotPlainData:
+        raise
+    except _MALFORMED as exc:
+        raise NotPlainData(f"malformed message file ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _check_directory_size(data: Any) -> None:
+    """Refuse an archive of far more than MAX_MEMBERS entries before ``zipfile`` parses them all.
+
+    ``zipfile`` builds an object per entry of the central directory, which a 512 MiB file could
+    make millions of; the bound here is loose (an entry takes 46 bytes or more; ``np.savez``'s take
+    about 55), so the exact count is checked once they are parsed.
+    """
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is not None:
+        try:
+            end = end_record(_MemoryFile(data))
+        except NotPlainData:
+            raise
+        except _MALFORMED:
+            end = None
+        if end is None:
+            raise NotPlainData("malformed message file (not a zip archive)")
+        # zipfile reads the central directory's entries from these bytes, 46 bytes at least each
+        entries = min(int(end[zipfile._ECD_SIZE]), len(data)) // zipfile.sizeCentralDir
+    else:  # pragma: no cover - an upper bound too: every entry starts with this signature
+        entries = bytes(data).count(zipfile.stringCentralDir)
+    if entries > 2 * MAX_MEMBERS:
+        raise NotPlainData(f"a message of more than {MAX_MEMBERS} arrays is more than the grader accepts")
+
+
+def _check_members(infos: list[zipfile.ZipInfo], file_size: int) -> list[str]:
+    """The keys of the arrays, once every member is known to be within the caps."""
+    if len(infos) > MAX_MEMBERS:
+        raise NotPlainData(f"a message of {len(infos)} arrays is more than the grader accepts")
+    keys: list[str] = []
+    keys_seen: set[str] = set()
+    total = 0
+    for info in infos:
+        if not info.filename.endswith(".npy") or info.filename[:-4] in keys_seen:
+            raise NotPlainData("malformed message file (unexpected member)")
+        if info.flag_bits & 0x1:
+            raise NotPlainData("malformed message file (encrypted member)")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise NotPlainData("malformed message file (unexpected compression)")
+        if info.compress_size > file_size or (info.compress_type == zipfile.ZIP_STORED
+                                              and info.compress_size != info.file_size):
+            raise NotPlainData("malformed message file (inconsistent sizes)")
+        if info.file_size > _RATIO_SLACK + MAX_RATIO * info.compress_size:
+            raise NotPlainData(f"an array of the message inflates {info.file_size / 2**20:.0f} MiB out "
+                               f"of {info.compress_size / 2**20:.1f} MiB: refused")
+        total += info.file_size
+        if total > MAX_INFLATED:
+            raise NotPlainData(f"a message of more than {MAX_INFLATED / 2**20:.0f} MiB (inflated) is "
+                               "larger than the grader accepts")
+        keys.append(info.filename[:-4])
+        keys_seen.add(keys[-1])
+    return keys
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One ``.npy`` member: header checked first, then exactly the bytes it declares."""
+    with zf.open(info) as f:
+        shape, fortran_order, dtype, header_size = _read_npy_header(f)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        if header_size + nbytes != info.file_size:
+            raise NotPlainData(f"an array of the message declares shape {shape[:8]} of {dtype} "
+                               f"({nbytes} bytes) but holds {info.file_size - header_size} bytes")
+        flat = np.empty(count, dtype=dtype)     # at most info.file_size bytes: within the caps
+        raw = flat.view(np.uint8)
+        done = 0
+        while done < nbytes:
+            chunk = f.read(min(_CHUNK, nbytes - done))
+            if not chunk:
+                raise NotPlainData("malformed message file (truncated array)")
+            raw[done:done + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+            done += len(chunk)
+        if f.read(1):
+            raise NotPlainData("malformed message file (trailing bytes after an array)")
+    if dtype.kind == "U" and count:   # code points past U+10FFFF would crash str() (SystemError)
+        if int(raw.view(np.dtype("u4").newbyteorder(dtype.byteorder)).max()) > sys.maxunicode:
+            raise NotPlainData("malformed message file (a string that is not unicode)")
+    if fortran_order:
+        return flat.reshape(shape[::-1]).transpose()
+    return flat.reshape(shape)
+
+
+def _read_npy_header(f: Any) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, order, dtype and header length of a ``.npy`` stream; only plain dtypes pass."""
+    magic = f.read(np.lib.format.MAGIC_LEN)
+    version = np.lib.format.read_magic(io.BytesIO(magic))
+    if version not in ((1, 0), (2, 0)):
+        raise NotPlainData(f"malformed message file (.npy version {version})")
+    length_format = "<H" if version == (1, 0) else "<I"
+    length = f.read(struct.calcsize(length_format))
+    header_length = struct.unpack(length_format, length)[0]
+    if header_length > MAX_HEADER:
+        raise NotPlainData(f"malformed message file (.npy header of {header_length} bytes)")
+    header = f.read(header_length)
+    if len(header) != header_length:
+        raise NotPlainData("malformed message file (truncated .npy header)")
+    parse = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+             else np.lib.format.read_array_header_2_0)
+    shape, fortran_order, dtype = parse(io.BytesIO(length + header), max_header_size=MAX_HEADER)
+    if (dtype.kind not in _PLAIN_KINDS or dtype.hasobject or dtype.names is not None
+            or dtype.subdtype is not None or dtype.itemsize == 0):
+        raise NotPlainData(f"an array of dtype {dtype} is not plain data")
+    if any(type(n) is not int or n < 0 for n in shape):
+        raise NotPlainData(f"malformed message file (shape {shape[:8]})")
+    return tuple(shape), bool(fortran_order), dtype, len(magic) + len(length) + header_length
