@@ -5,6 +5,11 @@ legal file name works, however long or exotic; the original name is kept as data
 signed (HMAC-SHA256) with a key the grader keeps in the output folder (``.grader-key``, readable
 by its owner only; the sandboxed kernels never see the output folder). A result whose signature
 does not check out is ignored: that submission is graded again, and the run says so.
+
+A student controls the name of their file and the text of the exceptions their code raises, and
+both reach the instructor. So every such text is made inert for where it goes: ``md_text`` for the
+feedback (Markdown), ``csv_cell`` for ``grades.csv`` (no spreadsheet formulas) and ``console_text``
+for the grader's terminal (no escape sequences).
 """
 from __future__ import annotations
 
@@ -31,9 +36,81 @@ def student_key(student: str) -> str:
 
 def readable_name(student: str, limit: int = 40) -> str:
     """The name, as ASCII letters, digits, dots, dashes and underscores, at most ``limit`` long,
-    followed by the key (e.g. ``alice-3f2a...``): recognisable and always a legal file name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._")[:limit] or "submission"
+    followed by the key (e.g. ``alice-3f2a...``): recognisable and always a legal file name, never
+    hidden, never ``..`` and never read as a command's option (no leading ``.``, ``_`` or ``-``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._-")[:limit] or "submission"
     return f"{safe}-{student_key(student)}"
+
+
+# Characters that must never reach a reader raw: C0 and C1 controls and DEL, lone surrogates (from
+# undecodable file names), the line and paragraph separators, and the bidirectional marks,
+# embeddings, overrides and isolates that can make text display in another order than it reads.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_LINE_BREAK = frozenset("\t\n\v\f\r\x1c\x1d\x1e\x85\u2028\u2029")   # a space where text stays readable
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]|#!~{}$]")
+_MD_LIST_START = re.compile(r"^([-+=]|\d+(?=[.)]))")  # a bullet, or an ordered list's "1." / "1)"
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _escape(ch: str) -> str:
+    """A character as a visible escape, as Python writes it: ``\\x1b``, ``\\n``, ``\\u202e``."""
+    return ch.encode("unicode_escape").decode("ascii")
+
+
+def _controls(text: object, spaces: bool) -> str:
+    """``text`` with every control character shown as an escape (line breaks and tabs as a space
+    if ``spaces``)."""
+    return _CONTROL.sub(lambda m: " " if spaces and m[0] in _LINE_BREAK else _escape(m[0]), str(text))
+
+
+def _trim(text: str, limit: int | None) -> str:
+    return text if limit is None or len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def console_text(text: object, limit: int = 200) -> str:
+    """``text`` safe to print on a terminal: one line, every control character (ESC, so any CSI or
+    OSC sequence; CR, backspace, C1 controls, bidi overrides) shown as an escape such as ``\\x1b``,
+    at most ``limit`` characters."""
+    return _trim(_controls(text, spaces=False), limit)
+
+
+def csv_cell(text: object) -> str:
+    """``text`` as a ``grades.csv`` cell that a spreadsheet shows as text: one line (control
+    characters as escapes, line breaks and tabs as spaces), and a leading ``'`` where it would
+    start a formula (``= + - @`` first, also after leading spaces, or a tab or CR first)."""
+    text = str(text)
+    formula = text[:1] in ("\t", "\r") or text.lstrip().startswith(_FORMULA_START)
+    return ("'" if formula else "") + _controls(text, spaces=True)
+
+
+def md_text(text: object, limit: int | None = None) -> str:
+    """``text`` as inert inline Markdown: one line (control characters as escapes, line breaks and
+    tabs as spaces), at most ``limit`` characters, ``& < >`` as HTML entities (no tags, comments
+    or entities of its own) and Markdown's specials backslash-escaped (no emphasis, code, links,
+    images, table cells, headings, lists or maths). An ``_`` between two letters or digits is left
+    alone: it can neither open nor close emphasis there, and ``e_step`` stays readable."""
+    plain = _trim(_controls(text, spaces=True).strip(), limit)
+    plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def escaped(m: re.Match) -> str:
+        i = m.start()
+        intraword = (m[0] == "_" and 0 < i < len(plain) - 1
+                     and plain[i - 1].isalnum() and plain[i + 1].isalnum())
+        return m[0] if intraword else "\\" + m[0]
+
+    text = _MD_SPECIAL.sub(escaped, plain)
+    start = _MD_LIST_START.match(text)   # "- x", "+ x", "1. x": never a list, even first in a line
+    if start:
+        at = start.end() if start[0].isdigit() else 0
+        text = f"{text[:at]}\\{text[at:]}"
+    return text
+
+
+def _md_code(text: object) -> str:
+    """A plain name (letters, digits, ``._-``; a test's grade id) in a code span, anything else
+    as ``md_text``: a code span can neither be escaped into nor closed by such a name."""
+    text = str(text)
+    return f"`{text}`" if re.fullmatch(r"[A-Za-z0-9._-]+", text) else md_text(text)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -121,7 +198,9 @@ def _num(x: float) -> str:
 
 def write_grades_csv(out_dir: Path, key: bytes | None = None) -> Path:
     """``grades.csv`` from every signed result: a row per student per test, then the student's
-    TOTAL. ``identical_to`` names the other students who submitted the very same file."""
+    TOTAL. ``identical_to`` names the other students who submitted the very same file. Every text
+    cell goes through ``csv_cell`` (a name or an error message is never a formula); points are
+    plain numbers."""
     results = load_results(out_dir, key)
     same: dict[str, list[str]] = defaultdict(list)
     for r in results:
@@ -130,26 +209,26 @@ def write_grades_csv(out_dir: Path, key: bytes | None = None) -> Path:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in results:
-        twins = "; ".join(s for s in same[r.get("sha256", "")] if s != r["student"])
+        student = csv_cell(r["student"])
+        twins = "; ".join(csv_cell(s) for s in same[r.get("sha256", "")] if s != r["student"])
         for t in r["tests"]:
-            writer.writerow([r["student"], t["test"], _num(t["points_earned"]),
-                             _num(t["points_possible"]), t["status"], t["reason"], twins])
+            writer.writerow([student, csv_cell(t["test"]), _num(t["points_earned"]),
+                             _num(t["points_possible"]), csv_cell(t["status"]),
+                             csv_cell(t["reason"]), twins])
         all_passed = all(t["status"] == "passed" for t in r["tests"])
-        writer.writerow([r["student"], "TOTAL", _num(r["score"]), _num(r["possible"]),
-                         "passed" if all_passed else "failed", "; ".join(r["notes"]), twins])
+        writer.writerow([student, "TOTAL", _num(r["score"]), _num(r["possible"]),
+                         "passed" if all_passed else "failed", csv_cell("; ".join(r["notes"])), twins])
     path = Path(out_dir) / "grades.csv"
     write_text(path, buffer.getvalue())
     return path
 
 
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
 def feedback_markdown(result: dict) -> str:
-    """The feedback a student reads: total, a table of tests, and why each failed test failed."""
+    """The feedback a student reads: total, a table of tests, and why each failed test failed.
+    Every text from the result (names, reasons, notes) goes through ``md_text``, so that only the
+    document's own lines make its structure (one heading, one total, one table)."""
     lines = [
-        f"# Feedback on {_md(result['submission'])} ({result['assignment']})",
+        f"# Feedback on {md_text(result['submission'])} ({md_text(result['assignment'])})",
         "",
         f"**Total: {_num(result['score'])} / {_num(result['possible'])} points**",
         "",
@@ -157,14 +236,14 @@ def feedback_markdown(result: dict) -> str:
         "|---|---|---|",
     ]
     for t in result["tests"]:
-        lines.append(f"| `{t['test']}` | {_num(t['points_earned'])} / {_num(t['points_possible'])} "
-                     f"| {t['status']} |")
+        lines.append(f"| {_md_code(t['test'])} | {_num(t['points_earned'])} / "
+                     f"{_num(t['points_possible'])} | {md_text(t['status'])} |")
     failed = [t for t in result["tests"] if t["status"] == "failed"]
     if failed:
         lines += ["", "## What failed", ""]
         for t in failed:
             points = _num(t["points_possible"])
-            lines.append(f"- `{t['test']}` ({points} points): {_md(t['reason'])}")
+            lines.append(f"- {_md_code(t['test'])} ({points} points): {md_text(t['reason'])}")
         lines += [
             "",
             "Your notebook was run from the top in a fresh kernel, and each graded test cell of "
@@ -175,6 +254,6 @@ def feedback_markdown(result: dict) -> str:
         ]
     if result["notes"]:
         lines += ["", "## Notes on the submission", ""]
-        lines += [f"- {_md(n)}" for n in result["notes"]]
+        lines += [f"- {md_text(n)}" for n in result["notes"]]
         lines += ["", "(Cell numbers count every cell of the notebook as it was graded, from 1.)"]
     return "\n".join(lines) + "\n"
