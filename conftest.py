@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ["COURSE_FAST"] = "1"
 # Notebook kernels pick the inline backend themselves; a caller's MPLBACKEND=Agg would leave
 # them without figures. This process falls back to a non-interactive backend on its own.
@@ -65,3 +67,13 @@ def _order(item) -> tuple[int, int]:
 def pytest_collection_modifyitems(config, items):
     """The longest files first (see LONGEST_FIRST), then unit tests, then the other notebooks."""
     items.sort(key=_order)   # stable: tests keep their order within a file
+
+
+@pytest.fixture
+def course_implementation_allowed():
+    """For tests that check a self-check against the course's own implementation: the checks
+    refuse it otherwise (an answer that delegates to it gets no points when graded)."""
+    from course_utils.checks._common import course_implementation_allowed as allowed
+
+    with allowed():
+        yield

@@ -125,3 +125,53 @@ def test_every_check_says_an_unfinished_exercise_is_not_done(check, capsys, monk
     monkeypatch.setenv(GRADING_ENV, "1")
     with pytest.raises(NotDoneYet, match="not implemented yet"):   # under `course grade` it raises
         check(todo)
+
+
+# --- an answer that hands the exercise to the course's own implementation (issue 27) -----------
+
+def _answer(source: str, name: str):
+    ns: dict = {}
+    exec(source, ns)   # as a notebook cell defines it: not a file of the course package
+    return ns[name]
+
+
+@pytest.mark.parametrize("source, name", [
+    ("from course_utils import clustering\n"
+     "def assign_clusters(X, centers):\n    return clustering.assign_clusters(X, centers)", "assign_clusters"),
+    ("from course_utils.clustering import assign_clusters as _ref\n"
+     "def assign_clusters(X, centers):\n    labels = _ref(X, centers)\n    return labels.copy()", "assign_clusters"),
+    ("from course_utils.clustering import assign_clusters", "assign_clusters"),
+])
+def test_a_self_check_refuses_an_answer_that_calls_the_course_implementation(source, name, capsys):
+    from course_utils import clustering
+    from course_utils.checks import week01
+
+    original = clustering.assign_clusters.__code__
+    with pytest.raises(CheckFailed, match="course's own implementation .*course_utils.clustering.assign_clusters"):
+        week01.check_assign_clusters(_answer(source, name))
+    assert "\u2714" not in capsys.readouterr().out          # never a tick before the failure
+    assert clustering.assign_clusters.__code__ is original  # the check put the function back
+
+
+def test_a_self_check_refuses_the_course_function_under_the_exercise_name_and_a_derived_class():
+    from course_utils.checks import week01, week02
+    from course_utils.metrics import cluster_acc
+
+    with pytest.raises(CheckFailed, match="cluster_accuracy used course_utils.metrics.cluster_acc"):
+        week01.check_cluster_accuracy(cluster_acc)
+    derived = _answer("from course_utils import models\nclass MyVAE(models.VAE):\n    pass", "MyVAE")
+    with pytest.raises(CheckFailed, match="MyVAE used course_utils.models"):
+        week02.check_vae_module(derived)
+
+
+def test_a_self_check_still_ticks_an_answer_that_only_uses_the_course_to_compare(capsys):
+    """The check itself calls the course's functions to compute what to expect, and an answer may
+    use other helpers of the package: neither counts."""
+    from course_utils.checks import week01
+
+    answer = _answer("import numpy as np\nfrom course_utils import clustering\n"
+                     "def assign_clusters(X, centers):\n"
+                     "    d = ((X[:, None, :] - centers[None]) ** 2).sum(-1)\n"
+                     "    return d.argmin(1)\n", "assign_clusters")
+    week01.check_assign_clusters(answer)
+    assert "\u2714" in capsys.readouterr().out

@@ -29,7 +29,7 @@ def reparam_sqrt_ok(mu, logvar):  # the same thing written differently
     return torch.randn_like(mu).mul(logvar.exp().sqrt()).add(mu)
 
 
-def test_reparameterize_correct_passes(capsys):
+def test_reparameterize_correct_passes(course_implementation_allowed, capsys):
     checks.check_reparameterize(reparam_ok)
     checks.check_reparameterize(reparam_sqrt_ok)
     checks.check_reparameterize(models.reparameterize)
@@ -193,7 +193,7 @@ class UnusedLayer(VAEOk):
         return self.fc_mu(h), self.fc_mu(h) * 0.5 - 1.0
 
 
-def test_vae_module_correct_passes(capsys):
+def test_vae_module_correct_passes(course_implementation_allowed, capsys):
     checks.check_vae_module(VAEOk)
     checks.check_vae_module(VAEOneHead)
     checks.check_vae_module(models.VAE)
@@ -370,7 +370,7 @@ def make_loss(recon_fn=None, kl_fn=None, combine=None):
     return loss
 
 
-def test_vae_loss_correct_passes(capsys):
+def test_vae_loss_correct_passes(course_implementation_allowed, capsys):
     checks.check_vae_loss(loss_ok)
     checks.check_vae_loss(models.vae_loss)
     assert capsys.readouterr().out.count("\u2714") == 2

@@ -9,7 +9,7 @@ from course_utils.checks import week07 as checks
 from course_utils.models import prednet as pn
 
 
-def test_the_reference_implementations_pass(capsys):
+def test_the_reference_implementations_pass(course_implementation_allowed, capsys):
     checks.check_error_units(pn.error_units)
     checks.check_convlstm_step(pn.convlstm_step)
     checks.check_prednet_loss(pn.prednet_loss)

@@ -1,9 +1,14 @@
 """Building blocks for the self-checks: call a student's function, compare, explain."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import inspect
 import os
+import sys
+import types
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -14,8 +19,137 @@ class CheckFailed(AssertionError):
 
 
 def ok(message: str) -> None:
-    """Print the one-line success message of a check."""
+    """Print the one-line success message of a check (never while the answer being checked has
+    called the course's own implementation of its exercise: that fails instead)."""
+    for wire in _Tripwires.active:
+        if wire.hits:
+            raise CheckFailed(_used_message(sorted(wire.hits)[0]))
     print(f"\u2714 {message}")
+
+
+# --------------------------------------------------------------------------------------------
+# Answers that hand the exercise to the course's own implementation
+# --------------------------------------------------------------------------------------------
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+_PYTHON_DIRS = tuple(sorted({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}))
+
+
+_ALLOWED: list[bool] = []   # non-empty inside course_implementation_allowed()
+
+
+@contextlib.contextmanager
+def course_implementation_allowed():
+    """Inside: the self-checks accept the course's own implementations (the test suite checks that
+    each check passes them); nowhere else."""
+    _ALLOWED.append(True)
+    try:
+        yield
+    finally:
+        _ALLOWED.pop()
+
+
+def _used_message(used: str) -> str:
+    return (f"your answer uses the course's own implementation of the exercise ({used}). The notebook "
+            "falls back on it only while an exercise is unfinished; the grader gives no points for an "
+            "answer that calls it, subclasses it or takes its name. Write the exercise yourself.")
+
+
+def course_implementations(module_name: str) -> dict[str, list[tuple[Any, str]]]:
+    """Exercise name -> [(object, "name used module.qualname")]: the course's implementations
+    of a week's exercises (the week's ``_references()`` table and its ``_ALSO_WATCHED``)."""
+    module = sys.modules.get(module_name)
+    table = getattr(module, "_references", None)
+    if table is None:
+        return {}
+    out: dict[str, list[tuple[Any, str]]] = {}
+    for name, entry in table().items():
+        targets = [entry[0], *getattr(module, "_ALSO_WATCHED", {}).get(name, ())]
+        for target in targets:
+            obj = resolve(target) if isinstance(target, str) else target
+            if obj is not None:
+                qual = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+                out.setdefault(name, []).append((obj, f"{name} used {qual}"))
+    return out
+
+
+def resolve(target: str) -> Any:
+    """The object ``"package.module:Qual.name"`` names, or None."""
+    module, _, qualname = str(target).partition(":")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception:  # noqa: BLE001 - not importable here: nothing to compare with
+        return None
+    return obj
+
+
+def uses_course_implementation(value: Any, implementations: dict[str, list[tuple[Any, str]]]) -> str:
+    """A label if ``value`` is one of the course's implementations itself (the course's function
+    under the exercise's name), or a class derived from one of its classes; else ""."""
+    if value is None:
+        return ""
+    code = getattr(inspect.unwrap(value), "__code__", None) if callable(value) else None
+    for entries in implementations.values():
+        for obj, label in entries:
+            if value is obj or (code is not None and code is getattr(obj, "__code__", None)):
+                return label
+            if isinstance(value, type) and isinstance(obj, type) and obj in value.__mro__:
+                return label
+    return ""
+
+
+def _student_code(code: types.CodeType) -> bool:
+    """Code a student wrote: not the course package's, not Python's nor an installed package's."""
+    name = code.co_filename
+    return not (name.startswith(_PACKAGE_DIR) or name.startswith(_PYTHON_DIRS) or name.startswith("<frozen"))
+
+
+class _Tripwires:
+    """While active, each function in ``functions`` reports a call that a student's code made
+    (a student's frame among its callers, below the self-check's own ``stop`` frame): its
+    ``__code__`` is swapped for a trampoline that looks, then calls the original. Nothing else is
+    slowed down; a function with a closure is left alone."""
+
+    active: list["_Tripwires"] = []
+
+    def __init__(self, functions: dict[Callable, str], stop: types.CodeType) -> None:
+        self.functions, self.stop = functions, stop
+        self.hits: set[str] = set()
+        self._swapped: list[tuple[types.FunctionType, types.CodeType, str]] = []
+
+    def _seen(self, label: str) -> None:
+        frame = sys._getframe(2)   # the caller of the trampoline
+        while frame is not None and frame.f_code is not self.stop:
+            if _student_code(frame.f_code):
+                self.hits.add(label)
+                return
+            frame = frame.f_back
+
+    def __enter__(self) -> "_Tripwires":
+        for fn, label in self.functions.items():
+            if fn.__closure__ or fn.__code__.co_freevars:
+                continue
+            original = fn.__code__
+            clone = types.FunctionType(original, fn.__globals__, fn.__name__, fn.__defaults__)
+            clone.__kwdefaults__ = fn.__kwdefaults__
+            key = f"__course_tripwire_{id(fn)}__"
+            fn.__globals__[key] = (self._seen, clone, label)
+            space: dict = {}
+            exec(f"def trampoline(*args, **kwargs):\n    {key}[0]({key}[2])\n"
+                 f"    return {key}[1](*args, **kwargs)\n", fn.__globals__, space)
+            fn.__code__ = space["trampoline"].__code__
+            self._swapped.append((fn, original, key))
+        _Tripwires.active.append(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _Tripwires.active.remove(self)
+        for fn, original, key in self._swapped:
+            fn.__code__ = original
+            fn.__globals__.pop(key, None)
+        self._swapped = []
 
 
 #: Set to 1 by ``course grade``: a self-check then raises on an unfinished exercise (so the
@@ -45,8 +179,16 @@ def self_check(check: Callable) -> Callable:
         # stand-in (the check cell run again after the fallback cell): never tick the reference
         args = tuple(unwrap_student(a) for a in args)
         kwargs = {k: unwrap_student(v) for k, v in kwargs.items()}
+        student = args[0] if args else next(iter(kwargs.values()), None)
+        implementations = {} if _ALLOWED else course_implementations(check.__module__)
         try:
-            check(*args, **kwargs)
+            used = uses_course_implementation(student, implementations)
+            if used:
+                raise CheckFailed(_used_message(used))
+            watched = {f: label for f, label in implementations.get(getattr(student, "__name__", ""), [])
+                       if isinstance(f, types.FunctionType)}
+            with _Tripwires(watched, run.__code__):
+                check(*args, **kwargs)
         except NotDoneYet as exc:
             if os.environ.get(GRADING_ENV) == "1":
                 raise

@@ -857,6 +857,11 @@ _REFERENCES: dict[str, tuple[Callable, str, Callable | None]] = {
 }
 
 
+def _references() -> dict[str, tuple[Callable, str, Callable | None]]:
+    """Exercise name -> (the course package's implementation, the exercise's label, its probe)."""
+    return _REFERENCES
+
+
 def reference_if_unfinished(fn: Callable) -> Callable:
     """``fn`` itself, or the course's implementation while the exercise is not done yet.
 

@@ -407,6 +407,17 @@ def check_kl_loss(kl_loss: Callable) -> None:
 # Reference implementations for the rest of the notebook while an exercise is not done yet
 # --------------------------------------------------------------------------------------------
 
+def _references() -> dict[str, tuple[Callable, str]]:
+    """Exercise name -> (the course package's implementation, the exercise's label)."""
+    from course_utils.models import dec
+
+    return {
+        "soft_assignment": (dec.soft_assignment, "Exercise 1 (soft_assignment)"),
+        "target_distribution": (dec.target_distribution, "Exercise 2 (target_distribution)"),
+        "kl_loss": (dec.kl_clustering_loss, "Exercise 3 (kl_loss)"),
+    }
+
+
 def reference_if_unfinished(fn: Callable) -> Callable:
     """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it.
 
@@ -414,11 +425,4 @@ def reference_if_unfinished(fn: Callable) -> Callable:
     ``course_utils.models.dec``'s ``soft_assignment``, ``target_distribution`` and
     ``kl_clustering_loss`` (the same arguments, the same results as the exercises' solutions).
     """
-    from course_utils.models import dec
-
-    table = {
-        "soft_assignment": (dec.soft_assignment, "Exercise 1 (soft_assignment)"),
-        "target_distribution": (dec.target_distribution, "Exercise 2 (target_distribution)"),
-        "kl_loss": (dec.kl_clustering_loss, "Exercise 3 (kl_loss)"),
-    }
-    return _reference_by_name(fn, table, "04")
+    return _reference_by_name(fn, _references(), "04")

@@ -1032,16 +1032,11 @@ def check_code_adversarial_losses(code_adversarial_losses: Callable) -> None:
 # Reference implementations for the rest of the notebook while an exercise is not done yet
 # --------------------------------------------------------------------------------------------
 
-def reference_if_unfinished(fn: Callable) -> Callable:
-    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it.
-
-    ``discriminator_loss``, ``generator_loss``, ``catgan_entropies``, ``categorical_mi_lower_bound`` and
-    ``code_adversarial_losses`` fall back on the functions of the same name in
-    ``course_utils.models.gan_losses`` (the same arguments, the same results as the exercises' solutions).
-    """
+def _references() -> dict[str, tuple[Callable, str]]:
+    """Exercise name -> (the course package's implementation, the exercise's label)."""
     from course_utils.models import gan_losses
 
-    table = {
+    return {
         "discriminator_loss": (gan_losses.discriminator_loss, "Exercise 1 (discriminator_loss)"),
         "generator_loss": (gan_losses.generator_loss, "Exercise 2 (generator_loss)"),
         "catgan_entropies": (gan_losses.catgan_entropies, "Exercise 3 (catgan_entropies)"),
@@ -1049,4 +1044,13 @@ def reference_if_unfinished(fn: Callable) -> Callable:
                                        "Exercise 4 (categorical_mi_lower_bound)"),
         "code_adversarial_losses": (gan_losses.code_adversarial_losses, "Exercise 5 (code_adversarial_losses)"),
     }
-    return _reference_by_name(fn, table, "05")
+
+
+def reference_if_unfinished(fn: Callable) -> Callable:
+    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it.
+
+    ``discriminator_loss``, ``generator_loss``, ``catgan_entropies``, ``categorical_mi_lower_bound`` and
+    ``code_adversarial_losses`` fall back on the functions of the same name in
+    ``course_utils.models.gan_losses`` (the same arguments, the same results as the exercises' solutions).
+    """
+    return _reference_by_name(fn, _references(), "05")

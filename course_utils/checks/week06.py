@@ -498,16 +498,25 @@ def _cd1_reference(v0, W, b, c, u):
     return cd_k_gradients(v0, W, b, c, k=1, noise=u[None])
 
 
-def reference_if_unfinished(fn: Callable) -> Callable:
-    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it:
-    ``course_utils.models.dbn.free_energy`` and ``cd_k_gradients`` (k = 1, the same noise), and
-    ``course_utils.models.nmmc.assign_or_open`` and ``hinge_update``."""
+#: what the grader also counts as the course's implementation of an exercise (``_cd1_reference``
+#: only wraps it): an answer that calls it gets no points (``course grade``)
+_ALSO_WATCHED = {"cd1_gradients": ("course_utils.models.dbn:cd_k_gradients",)}
+
+
+def _references() -> dict[str, tuple[Callable, str]]:
+    """Exercise name -> (the course package's implementation, the exercise's label)."""
     from course_utils.models import dbn, nmmc
 
-    table = {
+    return {
         "free_energy": (dbn.free_energy, "Exercise 1 (free_energy)"),
         "cd1_gradients": (_cd1_reference, "Exercise 2 (cd1_gradients)"),
         "assign_or_open": (nmmc.assign_or_open, "Exercise 3 (assign_or_open)"),
         "hinge_update": (nmmc.hinge_update, "Exercise 4 (hinge_update)"),
     }
-    return _reference_by_name(fn, table, "06")
+
+
+def reference_if_unfinished(fn: Callable) -> Callable:
+    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it:
+    ``course_utils.models.dbn.free_energy`` and ``cd_k_gradients`` (k = 1, the same noise), and
+    ``course_utils.models.nmmc.assign_or_open`` and ``hinge_update``."""
+    return _reference_by_name(fn, _references(), "06")

@@ -293,14 +293,18 @@ def check_prednet_loss(prednet_loss: Callable) -> None:
        "returns a tensor training can back-propagate through.")
 
 
-def reference_if_unfinished(fn: Callable) -> Callable:
-    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it:
-    ``course_utils.models.prednet.error_units``, ``convlstm_step`` and ``prednet_loss``."""
+def _references() -> dict[str, tuple[Callable, str]]:
+    """Exercise name -> (the course package's implementation, the exercise's label)."""
     from course_utils.models import prednet
 
-    table = {
+    return {
         "error_units": (prednet.error_units, "Exercise 1 (error_units)"),
         "convlstm_step": (prednet.convlstm_step, "Exercise 2 (convlstm_step)"),
         "prednet_loss": (prednet.prednet_loss, "Exercise 3 (prednet_loss)"),
     }
-    return _reference_by_name(fn, table, "07")
+
+
+def reference_if_unfinished(fn: Callable) -> Callable:
+    """``fn``, or (while it still raises ``NotImplementedError``) the course's implementation of it:
+    ``course_utils.models.prednet.error_units``, ``convlstm_step`` and ``prednet_loss``."""
+    return _reference_by_name(fn, _references(), "07")
