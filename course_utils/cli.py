@@ -11,7 +11,8 @@ Instructors only (absent from the student bundle, which leaves out course_utils/
     course release [--check] [--bundle PATH]   notebooks/ from solutions/; PATH: the student bundle
     course execute [NOTEBOOK ...]              refresh the fast-mode outputs of solutions/
     course grade ASSIGNMENT SUBMISSIONS --out DIR [--jobs N] [--regrade] [--timeout S] [--full]
-                 [--sandbox auto|bwrap|none] [--memory GIB] [--cpu S]
+                 [--sandbox auto|bwrap|none] [--memory GIB] [--cpu S] [--disk GIB]
+                 [--budget S] [--max-size MIB]
                                                autograde a folder of submitted notebooks
 """
 from __future__ import annotations
@@ -97,10 +98,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"Grading {assignment.name} ({len(assignment.tests)} tests, {assignment.possible:g} "
               f"points): {args.submissions} -> {out}; {args.jobs} job(s), {mode} mode, {limit}.",
               flush=True)
-        limits = Limits(memory=int(args.memory * 2**30), cpu=args.cpu)
+        limits = Limits(memory=int(args.memory * 2**30), cpu=args.cpu, disk=int(args.disk * 2**30))
         summary = grade_folder(
             assignment, Path(args.submissions), out, jobs=args.jobs, regrade=args.regrade,
             timeout=args.timeout, fast=not args.full, sandbox=args.sandbox, limits=limits,
+            budget=args.budget, max_bytes=int(args.max_size * 2**20),
         )
     except GradingError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -114,7 +116,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
           f"executed notebooks: {_rel(out / 'executed')}/ (these hold the hidden tests).")
     print("sandbox: " + ("bubblewrap" if summary.sandbox == "bwrap" else f"NONE ({summary.sandbox[6:]})"))
     if summary.grader_errors:
-        names = ", ".join(r["student"] for r in summary.grader_errors)
+        from course_utils.instructor.grading.report import console_text
+
+        names = ", ".join(console_text(r["student"], 80) for r in summary.grader_errors)
         print(f"error: {len(summary.grader_errors)} submission(s) ended in a grader error ({names}); "
               "their results say why. Run the same command again to retry them.", file=sys.stderr)
         return 1
@@ -286,8 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "warning; bwrap: required; none: never")
     p.add_argument("--memory", type=float, default=8.0, help="GiB of memory per student kernel (default 8)")
     p.add_argument("--cpu", type=int, default=3600, help="CPU seconds per student kernel (default 3600)")
+    p.add_argument("--disk", type=float, default=2.0,
+                   help="GiB a student's kernel may write in all (default 2)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds per cell (default 120 in fast mode, 3600 with --full)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds for one whole notebook (default 1800 in fast mode, 43200 with --full)")
+    p.add_argument("--max-size", type=float, default=64.0,
+                   help="MiB: larger submissions get 0 points unread (default 64)")
     p.add_argument("--full", action="store_true", help="full mode (default: COURSE_FAST=1)")
     p.add_argument("--solutions", default=str(config.REPO_ROOT / "solutions"))
     p.set_defaults(func=cmd_grade)

@@ -70,6 +70,13 @@ def week01(tmp_path_factory):
     subs.mkdir()
     nbformat.write(answered(solution), str(subs / "correct.ipynb"))
     nbformat.write(answered(solution, PARTIAL), str(subs / "partial.ipynb"))
+    # answers that hand the work to the package: a wrapper around the course's function, the
+    # course's function under the exercise's name, and the rest answered (issue 27, hole 5)
+    delegates = answered(solution)
+    _with(delegates, "assign_clusters", "from course_utils import clustering\n\n"
+          "def assign_clusters(X, centers):\n    return clustering.assign_clusters(X, centers)")
+    _with(delegates, "cluster_accuracy", "from course_utils.metrics import cluster_acc as cluster_accuracy")
+    nbformat.write(delegates, str(subs / "delegates.ipynb"))
     out = subs.parent / "out"
     summary = grade_folder(load_assignment("01"), subs, out, jobs=2, **QUIET)
     return out, {r["student"]: r for r in summary.results}
@@ -106,13 +113,28 @@ def test_week01_csv_feedback_and_executed_notebooks(week01):
                              "identical_to"]
     totals = {r["student"]: (r["points_earned"], r["points_possible"])
               for r in rows if r["test"] == "TOTAL"}
-    assert totals == {"correct": ("16", "16"), "partial": ("6", "16")}
-    assert len(rows) == 2 * (7 + 1)
+    assert totals == {"correct": ("16", "16"), "partial": ("6", "16"), "delegates": ("12", "16")}
+    assert len(rows) == 3 * (7 + 1)
     feedback = feedback_path(out, "partial").read_text()
     assert "**Total: 6 / 16 points**" in feedback and "`test_e_step`" in feedback
     assert "e_step is not implemented yet" in feedback
     executed = read_notebook(executed_path(out, "correct"))
     assert "### BEGIN HIDDEN TESTS" in by_grade_id(executed, "test_assign_clusters").source
+
+
+def test_week01_answers_that_call_the_course_implementation_get_no_points(week01):
+    out, results = week01
+    r = results["delegates"]
+    tests = {t["test"]: t for t in r["tests"]}
+    for test, used in (("test_assign_clusters", "course_utils.clustering.assign_clusters"),
+                       ("test_cluster_accuracy", "course_utils.metrics.cluster_acc")):
+        assert tests[test]["status"] == "failed", tests[test]
+        assert "course's own implementation" in tests[test]["reason"] and used in tests[test]["reason"]
+    assert {t for t, v in tests.items() if v["status"] == "passed"} == set(tests) - {
+        "test_assign_clusters", "test_cluster_accuracy"}
+    assert len(r["delegated"]) == 2 and "course's own implementation" in " ".join(r["notes"])
+    assert "course's own implementation" in feedback_path(out, "delegates").read_text()
+    assert not results["correct"].get("delegated")
 
 
 # --- a tiny assignment, and every kind of bad submission -----------------------------------
@@ -186,7 +208,8 @@ def tiny_submissions(solution: nbformat.NotebookNode) -> dict[str, object]:
             "import os, glob, pathlib\n"
             "for nb in glob.glob('*.ipynb'):\n    os.remove(nb)             # delete the notebook\n"
             "pathlib.Path('junk.txt').write_text('x')\n"
-            "pathlib.Path('../junk.txt').write_text('x')\n"
+            "try:\n    pathlib.Path('../junk.txt').write_text('x')   # refused as nobody\n"
+            "except OSError:\n    pass\n"
             "pathlib.Path(os.path.expanduser('~'), 'junk.txt').write_text('x')\n\n"
             "def double(x):\n    return 2 * x")),
     }
@@ -775,3 +798,252 @@ def test_killing_the_grader_kills_its_workers_and_kernels(tiny, tmp_path):
     time.sleep(3)
     assert _processes("course_utils.instructor.grading.worker") == []
     assert sandboxed() == []
+
+
+# --- the grader's boundary (issue 27): writing on the host, exhausting it, leaking, injecting ---
+
+CANARY = "canary: the grader must never write here\n"
+
+BOUNDARY = {
+    # plant links where the trusted side writes (the old predictable request names, their .part
+    # files, and the requests folder itself) pointing at a file outside the sandbox's folders
+    "plants_links": ("double", '''\
+import glob, os, sys
+_exchange = os.path.dirname(next(a for a in sys.argv if a.endswith(".json")))
+_root = os.path.dirname(_exchange)
+_planted, _refused = [], []
+for _folder in (_exchange, os.path.join(_root, "requests")):
+    for _n in range(1, 60):
+        for _name in (f"{_n}.request.npz", f"{_n}.request.npz.part", f"{_n}.reply.npz.part"):
+            try:
+                os.symlink(os.environ["CANARY_TARGET"] if "CANARY_TARGET" in os.environ else "CANARY",
+                           os.path.join(_folder, _name))
+                _planted.append(_folder)
+            except OSError:
+                _refused.append(_folder)
+print("PLANTED", len(_planted), "REFUSED", len(set(_refused)))
+
+def double(x):
+    return 2 * x'''),
+    # answer with a compressed reply that inflates to 2 GiB
+    "inflating_reply": ("double", '''\
+import io, zipfile
+import numpy as np
+import course_utils.instructor.grading.student_side as _side
+
+def _bomb(request_path, reply_path):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2**31,)})
+    with zipfile.ZipFile(reply_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("a0.npy", "w", force_zip64=True) as f:
+            f.write(header.getvalue())
+            chunk = bytes(2**24)
+            for _ in range(2**31 // 2**24):
+                f.write(chunk)
+
+_side.serve = _bomb
+
+def double(x):
+    return 2 * x'''),
+    # what root can read, and how many processes it may start
+    "looks_for_root": ("greet", '''\
+import json, os
+_seen = {"uid": os.getuid(), "euid": os.geteuid(),
+         "shadow": os.access("/etc/shadow", os.R_OK),
+         "caps": open("/proc/self/status").read().split("CapEff:")[1].split()[0]}
+print("ROOT " + json.dumps(_seen))
+
+def greet(name):
+    return f"hello {name}"'''),
+    # three children that together hold more than the sandbox's memory, each under its own limit
+    "memory_in_children": ("square", '''\
+import subprocess, sys, time
+_kids = [subprocess.Popen([sys.executable, "-c",
+                           "b = b'x' * (1500 * 2**20); import time; time.sleep(60)"]) for _ in range(3)]
+time.sleep(30)
+
+def square(x):
+    return x * x'''),
+    # more bytes, then more files, than the sandbox may write
+    "fills_disk": ("square", '''\
+import os
+import time
+for _i in range(6):
+    with open(f"big{_i}.bin", "wb") as _f:
+        for _ in range(64):
+            _f.write(os.urandom(2**20))
+time.sleep(10)
+
+def square(x):
+    return x * x'''),
+    "many_files": ("square", '''\
+import os, time
+os.makedirs("many", exist_ok=True)
+for _i in range(20_000):
+    open(f"many/{_i}", "w").close()
+time.sleep(10)
+
+def square(x):
+    return x * x'''),
+    # errors that quote the hidden test's inputs, in the message and in the exception's class name
+    "leaks_inputs": ("double", '''\
+def double(x):
+    if isinstance(x, int) and x == 2:
+        return 4
+    raise type(f"Got{abs(int(x[0]) if hasattr(x, '__len__') else int(x))}x", (ValueError,), {})(
+        f"SECRET input {x!r}")'''),
+    # one slow cell after another, each under the time limit of a cell (cells added below)
+    "slow_cells": ("greet", '''\
+def greet(name):
+    return f"hello {name}"'''),
+}
+BOUNDARY_NAMES = {
+    "fake_total": "x\n\n**Total: 6 \u2215 6 points**\n\n<!--",
+    "formula": '=HYPERLINK("evil.example","6")',
+    "terminal": "\x1b]0;pwned\x07\x1b[2Jname",
+}
+
+
+@pytest.fixture(scope="module")
+def boundary(tiny, tmp_path_factory):
+    import os
+
+    from course_utils.instructor.grading import Limits
+    from course_utils.instructor.grading.sandbox import bwrap_problem
+
+    if bwrap_problem():
+        if os.environ.get("CI"):
+            pytest.fail(f"the sandbox must work in CI: {bwrap_problem()}")
+        pytest.skip(f"no sandbox here: {bwrap_problem()}")
+    root, solutions, assignment = tiny
+    base = tmp_path_factory.mktemp("boundary")
+    subs, out = base / "submissions", base / "out"
+    canary = base / "canary.txt"
+    canary.write_text(CANARY)
+    solution = read_notebook(solutions / "01_tiny.ipynb")
+    notebooks = {name: _with(answered(solution), gid, source.replace("CANARY", str(canary)))
+                 for name, (gid, source) in BOUNDARY.items()}
+    notebooks["correct"] = answered(solution)
+    for key, name in BOUNDARY_NAMES.items():
+        notebooks[name] = answered(solution)
+    for _ in range(5):   # 5 x 9 s, each under the 12 s limit of a cell, over the budget of 25 s
+        notebooks["slow_cells"].cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(9)"))
+    _write_submissions(subs, notebooks)
+    # not notebooks: a link to the solution, a folder, a pipe, a sparse 64 GiB file
+    (subs / "link.ipynb").symlink_to(solutions / "01_tiny.ipynb")
+    (subs / "folder.ipynb").mkdir()
+    os.mkfifo(subs / "pipe.ipynb")
+    with open(subs / "huge.ipynb", "wb") as f:
+        f.truncate(64 * 2**30)
+    lines: list[str] = []
+    summary = grade_folder(assignment, subs, out, jobs=2, timeout=TINY_TIMEOUT, sandbox="bwrap",
+                           limits=Limits(memory=4 * 2**30, disk=256 * 2**20, files=5000), budget=25,
+                           progress=False, echo=lines.append)
+    return out, {r["student"]: r for r in summary.results}, canary, lines, summary
+
+
+def _tests(result: dict) -> dict:
+    return {t["test"]: t for t in result["tests"]}
+
+
+def test_a_planted_link_never_redirects_what_the_grader_writes(boundary):
+    out, results, canary, *_ = boundary
+    assert canary.read_text() == CANARY
+    assert results["plants_links"]["score"] == 6, results["plants_links"]
+    cell = by_grade_id(read_notebook(executed_path(out, "plants_links")), "double")
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    assert "REFUSED 1" in text      # the requests folder is read-only in the sandbox
+
+
+def test_a_reply_that_inflates_is_refused_and_costs_only_its_test(boundary):
+    _, results, *_ = boundary
+    r = results["inflating_reply"]
+    tests = _tests(r)
+    assert not r["grader_error"] and tests["test_double"]["status"] == "failed"
+    assert "could not be read as plain data" in tests["test_double"]["reason"], tests["test_double"]
+
+
+def test_the_kernel_is_not_root_on_the_host(boundary):
+    import os
+
+    out, *_ = boundary
+    cell = by_grade_id(read_notebook(executed_path(out, "looks_for_root")), "greet")
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    seen = json.loads(text.split("ROOT ", 1)[1].splitlines()[0])
+    assert seen["uid"] != 0 and seen["euid"] != 0 and seen["caps"] == "0000000000000000", seen
+    if os.getuid() == 0:
+        assert seen["shadow"] is False and seen["uid"] == 65534
+
+
+def test_memory_held_by_many_processes_counts_together(boundary):
+    _, results, *_ = boundary
+    r = results["memory_in_children"]
+    assert not r["grader_error"] and r["score"] < 6, r
+    assert any("memory" in n for n in r["notes"]), r["notes"]
+
+
+def test_disk_and_file_count_are_limited_in_total(boundary):
+    _, results, *_ = boundary
+    for name, words in (("fills_disk", "MiB"), ("many_files", "files")):
+        r = results[name]
+        assert r["score"] < 6 and not r["grader_error"], r
+        assert any("the notebook wrote" in n and words in n for n in r["notes"]), r["notes"]
+
+
+def test_hidden_test_inputs_never_reach_the_feedback(boundary):
+    out, results, *_ = boundary
+    t = _tests(results["leaks_inputs"])["test_double"]
+    assert t["status"] == "failed" and t["reason"].startswith("a hidden test failed: your code raised")
+    text = feedback_path(out, "leaks_inputs").read_text() + (out / "grades.csv").read_text()
+    assert "SECRET" not in text and "Got3x" not in text and "-3" not in t["reason"]
+
+
+def test_a_notebook_gets_a_total_time_budget(boundary):
+    _, results, *_ = boundary
+    r = results["slow_cells"]
+    assert r["seconds"] < 25 + 60, r["seconds"]
+    assert r["score"] == 0 and not r["grader_error"]
+    assert all("time budget for the whole notebook ran out" in t["reason"] for t in r["tests"]), r["tests"]
+
+
+def test_links_folders_pipes_and_huge_files_get_zero_unread(boundary):
+    _, results, _, _, summary = boundary
+    assert not summary.grader_errors
+    for name, why in (("link", "symbolic link"), ("folder", "not a regular file"),
+                      ("pipe", "not a regular file"), ("huge", "larger than the grader accepts")):
+        r = results[name]
+        assert r["score"] == 0 and not r["grader_error"], r
+        assert all(why in t["reason"] for t in r["tests"]), r["tests"]
+
+
+def test_names_cannot_inject_into_feedback_csv_or_console(boundary):
+    out, results, _, lines, _ = boundary
+    fake = BOUNDARY_NAMES["fake_total"]
+    feedback = feedback_path(out, fake).read_text()
+    totals = [line for line in feedback.splitlines() if line.startswith("**Total")]
+    assert totals == ["**Total: 6 / 6 points**"] and "<!--" not in feedback
+    rows = read_csv(out)
+    assert all(not row["student"].startswith(("=", "+", "-", "@")) for row in rows)
+    assert any(row["student"] == "'" + BOUNDARY_NAMES["formula"] for row in rows)
+    assert lines and all("\x1b" not in line and "\x07" not in line for line in lines)
+
+
+def test_a_perfect_control_and_a_bystander_keep_full_marks(boundary):
+    _, results, *_ = boundary
+    assert results["correct"]["score"] == 6 and not results["correct"]["grader_error"]
+    for name in BOUNDARY_NAMES.values():
+        assert results[name]["score"] == 6, results[name]
+
+
+def test_grading_stops_before_anyone_when_the_solution_fails_in_the_sandbox(tiny, tmp_path):
+    """A sandbox too small for the kernel to start: the control (the solution) fails, nobody is
+    graded, and the error names the cause (issue 27, hole 10)."""
+    from course_utils.instructor.grading import Limits
+
+    _, solutions, assignment = tiny
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    _write_submissions(subs, {"correct": answered(read_notebook(solutions / "01_tiny.ipynb"))})
+    with pytest.raises(GradingError, match="did not earn every point when graded as a control"):
+        grade_folder(assignment, subs, out, jobs=1, timeout=TINY_TIMEOUT,
+                     limits=Limits(memory=200 * 2**20), **QUIET)
+    assert not list((out / "results").glob("*.json"))

@@ -17,6 +17,12 @@ stand-in into that kernel's namespace for each of the student's names the cell u
 The verdict (every ``assert`` and self-check) is computed here, on plain data the student's code
 cannot change afterwards. An error the student's code raised comes back as an exception of the
 same name and message.
+
+Requests are written into a folder the student's kernel can only read (``requests``); replies
+are read from the exchange folder without following links, with their size capped before and
+after inflating (``plain.read``). An answer that used the course's own implementation of the
+exercise under test (``delegation.py``) raises ``UsedCourseImplementation`` and is listed by
+``delegated()``, which the runner reads after each test cell.
 """
 from __future__ import annotations
 
@@ -42,16 +48,23 @@ class GraderBridgeError(RuntimeError):
     """The student's kernel did not answer (it died, hangs, or its answer was not plain data)."""
 
 
+class UsedCourseImplementation(RuntimeError):
+    """The student's answer called the course's own implementation of the exercise."""
+
+
 class Link:
     """A client of the student's kernel, and the folder where requests and replies are written."""
 
-    def __init__(self, connection_file: str, exchange: str, timeout: float) -> None:
+    def __init__(self, connection_file: str, exchange: str, requests: str, timeout: float) -> None:
         from jupyter_client import BlockingKernelClient
 
         self.client = BlockingKernelClient()
         self.client.load_connection_file(connection_file)
         self.client.start_channels()
         self.exchange = Path(exchange)
+        self.requests = Path(requests)
+        self.watch: dict[str, list[str]] = {}      # the tested names' course implementations
+        self.delegated: list[str] = []             # what the student's answers used of them
         self.timeout = float(timeout)
         self.deadline = time.monotonic() + self.timeout
         self.broken = ""
@@ -62,11 +75,13 @@ class Link:
         if self.broken:
             raise GraderBridgeError(self.broken)
         n = next(self.counter)
-        request = self.exchange / f"{n}.request.npz"
+        request = self.requests / f"{n}.request.npz"
         reply = self.exchange / f"{n}.reply.npz"
+        if self.watch and message.get("op") in ("call", "describe"):
+            message = {**message, "watch": self.watch}
         plain.write(request, message, arrays)
         code = (f"__import__('course_utils.instructor.grading.student_side', fromlist=['serve'])"
-                f".serve({str(request)!r})")
+                f".serve({str(request)!r}, {str(reply)!r})")
         left = self.deadline - time.monotonic()
         try:
             answer = self.client.execute_interactive(
@@ -89,6 +104,13 @@ class Link:
             raise GraderBridgeError(f"the answer of {label} could not be read as plain data: {exc}") from None
         finally:
             reply.unlink(missing_ok=True)
+        used = result[0].get("delegated") if isinstance(result[0], dict) else None
+        if used:
+            self.delegated += [str(u)[:300] for u in used[:10] if str(u)[:300] not in self.delegated]
+            raise UsedCourseImplementation(
+                f"{label} used the course's own implementation of the exercise "
+                f"({'; '.join(str(u)[:300] for u in used[:3])}): the grader gives no points for it. "
+                "Write the exercise yourself; the course's version is only the notebook's fallback.")
         return result
 
     def _forward(self, msg: dict) -> None:
@@ -104,9 +126,14 @@ class Link:
         stream.write(text[:left])
 
 
-def connect(connection_file: str, exchange: str, timeout: float) -> None:
+def connect(connection_file: str, exchange: str, requests: str, timeout: float) -> None:
     global _LINK
-    _LINK = Link(connection_file, exchange, timeout)
+    _LINK = Link(connection_file, exchange, requests, timeout)
+
+
+def delegated() -> list[str]:
+    """What the answers of the last test cell used of the course's own implementations."""
+    return list(_LINK.delegated) if _LINK is not None else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,14 +414,18 @@ def _decode_handle(link: Link, unpacker: plain.Unpacker, spec: dict) -> Any:
     return module
 
 
-def bind(namespace: dict, names: list[str], timeout: float | None = None) -> None:
+def bind(namespace: dict, names: list[str], timeout: float | None = None,
+         watch: dict[str, list[str]] | None = None) -> None:
     """Put a stand-in for each of the student's ``names`` into ``namespace`` (a missing one is
-    removed, so that the test fails with NameError as it would have in the student's kernel)."""
+    removed, so that the test fails with NameError as it would have in the student's kernel).
+    ``watch``: exercise name -> the course's implementations of it (``delegation.watched``)."""
     link = _LINK
     if link is None:
         raise GraderBridgeError("bind() before connect()")
     link.deadline = time.monotonic() + (timeout or link.timeout)
     link.broken, link.forwarded = "", 0
+    link.watch = {n: list(watch[n]) for n in names if watch and n in watch}
+    link.delegated = []
     reply, _ = link.request({"op": "release", "save_rng": True}, {}, "the grader")
     packer = plain.Packer()
     reply, arrays = link.request({"op": "describe", "names": list(names)}, packer.arrays, "the grader")
@@ -403,6 +434,8 @@ def bind(namespace: dict, names: list[str], timeout: float | None = None) -> Non
     unpacker = plain.Unpacker(arrays, handles=lambda u, spec: _decode_handle(link, u, spec))
     for name in names:
         info = reply["names"].get(name, {"kind": "missing"})
+        if info.get("delegated") and str(info["delegated"])[:300] not in link.delegated:
+            link.delegated.append(str(info["delegated"])[:300])
         kind = info.get("kind")
         if kind == "function":
             namespace[name] = RemoteFunction(link, name, info.get("signature"))
@@ -426,5 +459,5 @@ def release() -> None:
         pass
 
 
-__all__ = ["bind", "connect", "release", "RemoteFunction", "RemoteClass", "RemoteModule",
-           "GraderBridgeError"]
+__all__ = ["bind", "connect", "delegated", "release", "RemoteFunction", "RemoteClass", "RemoteModule",
+           "GraderBridgeError", "UsedCourseImplementation"]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import nbformat
+
 from course_utils.instructor.grading.assignment import Assignment, GradingError
 from course_utils.instructor.grading.report import (
     executed_path,
@@ -26,12 +28,23 @@ from course_utils.instructor.grading.report import (
     signing_key,
     write_grades_csv,
 )
-from course_utils.instructor.grading.sandbox import Limits, bwrap_problem
-from course_utils.instructor.grading.worker import RESULT_MARK, all_failed, new_result
+from course_utils.instructor.grading.report import console_text
+from course_utils.instructor.grading.sandbox import Limits, SandboxSpec, bwrap_problem
+from course_utils.instructor.grading.worker import (
+    MAX_SUBMISSION,
+    RESULT_MARK,
+    SubmissionProblem,
+    all_failed,
+    new_result,
+    read_regular_file,
+)
 
 DEFAULT_TIMEOUT_FAST = 120   # seconds per cell in fast mode
 DEFAULT_TIMEOUT_FULL = 3600  # seconds per cell in full mode (papers' sizes, maybe no GPU)
-WORKER_GRACE = 600           # seconds a worker may take beyond its cells' time limits
+DEFAULT_BUDGET_FAST = 1800   # seconds for a whole notebook in fast mode
+DEFAULT_BUDGET_FULL = 12 * 3600
+WORKER_GRACE = 300           # seconds a worker may take beyond its notebook's budget (kernels' starts)
+CONTROL = "(the solution, graded as a control)"
 
 
 
@@ -58,17 +71,21 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def list_submissions(submissions_dir: Path) -> list[Path]:
+    """Every ``*.ipynb`` entry of the folder, whatever it is: one that is not a regular file (a
+    symbolic link, a folder, a pipe) is graded 0 with that reason, never followed."""
     folder = Path(submissions_dir)
-    return sorted(p for p in folder.iterdir() if p.suffix == ".ipynb" and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix == ".ipynb")
 
 
 def summary_line(result: dict) -> str:
-    line = f"{result['student']}: {result['score']:g}/{result['possible']:g}"
+    line = f"{console_text(result['student'], 80)}: {result['score']:g}/{result['possible']:g}"
     failed = [t["test"] for t in result["tests"] if t["status"] == "failed"]
     if result["grader_error"]:
-        line += f"  GRADER ERROR: {result['notes'][-1]}"
+        line += f"  GRADER ERROR: {console_text(result['notes'][-1], 300)}"
     elif failed:
-        line += f"  failed: {', '.join(failed)}"
+        line += f"  failed: {console_text(', '.join(failed), 300)}"
+    if result.get("delegated"):
+        line += f"  USED THE COURSE'S IMPLEMENTATION: {console_text('; '.join(result['delegated']), 300)}"
     return line
 
 
@@ -168,14 +185,20 @@ def grade_folder(
     echo: Callable[[str], None] | None = None,
     sandbox: str = "auto",
     limits: Limits | None = None,
+    budget: float | None = None,
+    max_bytes: int = MAX_SUBMISSION,
+    control: bool = True,
 ) -> GradeSummary:
     """Grade every ``*.ipynb`` in ``submissions_dir`` into ``out_dir`` (see the module docstring).
 
     ``jobs``: submissions graded at once. ``sandbox``: "auto" (bubblewrap when it works here,
     else unsandboxed with a loud warning), "bwrap" (required: an error if it does not work) or
-    "none". ``limits``: memory, CPU seconds, processes and file size of each student kernel.
-    ``grades.csv`` is rewritten after each submission, so an interrupted run loses at most the
-    submissions in progress.
+    "none". ``limits``: memory, CPU seconds, processes, file size, disk and files of each student
+    kernel. ``budget``: seconds for one whole notebook. ``max_bytes``: the largest submission read.
+    ``control``: grade the solution first, in the same sandbox with the same limits, and stop with
+    an error naming the cause unless it earns every point (a sandbox that cannot import the course,
+    a memory limit torch cannot start under). ``grades.csv`` is rewritten after each submission,
+    so an interrupted run loses at most the submissions in progress.
     """
     from tqdm.auto import tqdm
 
@@ -200,6 +223,15 @@ def grade_folder(
         say("WARNING: NOT SANDBOXED. Student code runs with this user's rights: it can read and "
             f"write what you can. Reason: {problem}. Only resource limits and process-group "
             "clean-up apply. Grade untrusted work with bubblewrap installed, or in a container.")
+    probe = SandboxSpec(work=Path("/"), exchange=Path("/"), use_bwrap=mode == "bwrap")
+    from course_utils import config
+
+    probe.readonly = [Path(config.__file__).resolve().parent, config.data_dir(), config.cache_dir(create=False)]
+    if probe.stays_root():
+        say("WARNING: STUDENT CODE RUNS AS ROOT. This grader runs as root without a sandbox, and the "
+            "unprivileged user nobody cannot read this Python installation, so the kernels keep "
+            "root's rights: they can read /etc/shadow and write anywhere. Install bubblewrap, or "
+            "grade as a normal user with Python where every user can read it.")
     out_dir.mkdir(parents=True, exist_ok=True)
     key = signing_key(out_dir)
     timeout = timeout or (DEFAULT_TIMEOUT_FAST if fast else DEFAULT_TIMEOUT_FULL)
@@ -219,7 +251,7 @@ def grade_folder(
     for path in submissions:
         old = done.get(path.stem)
         unchanged = old and (old.get("sha256"), old.get("tests_sha256")) == (
-            _sha256(path), assignment.tests_sha256)
+            _sha256(path, max_bytes), assignment.tests_sha256)
         if unchanged and not regrade and not old.get("grader_error"):
             skipped.append(old)
         else:
@@ -230,56 +262,122 @@ def grade_folder(
 
     with tempfile.TemporaryDirectory(prefix="grader-") as private:
         fonts = _font_cache(Path(private))
+        budget = budget or (DEFAULT_BUDGET_FAST if fast else DEFAULT_BUDGET_FULL)
         base_job = {
             "solution": assignment.notebook, "solution_path": str(assignment.path),
             "solution_sha256": assignment.sha256, "fast": fast, "timeout": timeout,
             "sandbox": mode, "sandbox_note": problem, "limits": limits.__dict__,
-            "font_cache": str(fonts),
+            "font_cache": str(fonts), "budget": budget, "max_bytes": max_bytes,
         }
-        n_cells = sum(1 for c in assignment.notebook.cells if c.cell_type == "code") + 10
-        worker_deadline = timeout * n_cells + WORKER_GRACE
+        worker_deadline = budget + WORKER_GRACE
+        control_path = None
+        if control and todo:
+            control_path = Path(private) / "control.ipynb"
+            control_path.write_text(nbformat.writes(assignment.notebook), encoding="utf-8")
         graded = _run_workers(todo, base_job, assignment, out_dir, key, max(1, jobs), worker_deadline,
-                              progress, say)
+                              progress, say, control_path, Path(private))
     write_grades_csv(out_dir, key)
     return GradeSummary(graded, skipped, out_dir / "grades.csv", sandbox="bwrap" if mode == "bwrap" else f"none: {problem}")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _sha256(path: Path, limit: int = MAX_SUBMISSION) -> str:
+    """The file's SHA-256, read in chunks; "" for anything that is not a regular file of at most
+    ``limit`` bytes (it is graded 0 without being read)."""
+    try:
+        return hashlib.sha256(read_regular_file(path, limit)).hexdigest()
+    except SubmissionProblem:
+        return ""
+
+
+def _control_failure(result: dict | None, why: str, limits: dict) -> str:
+    """Why the solution did not earn every point in the sandbox ("" if it did)."""
+    if result is None:
+        return f"its grading process failed twice ({why})"
+    failed = [t for t in result["tests"] if t["status"] != "passed"]
+    if not failed and not result.get("delegated") and not result.get("grader_error"):
+        return ""
+    reasons = "; ".join(f"{t['test']}: {t['reason'][:300]}" for t in failed[:3])
+    hints = []
+    text = reasons + " ".join(result.get("notes", []))
+    if "ModuleNotFoundError" in text or "No module named" in text:
+        hints.append("the sandboxed kernel cannot import the course: install it (pip install .) where "
+                     "the sandbox mounts it, not as an editable install of a folder it does not mount")
+    if "failed to map segment" in text or "MemoryError" in text or "memory" in text.lower():
+        hints.append(f"the memory limit ({limits.get('memory', 0) / 2**30:.1f} GiB) may be too low for "
+                     "torch to start: raise --memory")
+    if result.get("delegated"):
+        hints.append("the solution itself uses the course's implementation of an exercise")
+    return (f"{len(failed)} of {len(result['tests'])} tests failed ({reasons})"
+            + (". Likely cause: " + "; ".join(hints) if hints else "")
+            + ". Notes: " + "; ".join(n[:200] for n in result.get("notes", [])[:3]))
 
 
 def _run_workers(todo: list[Path], base_job: dict, assignment: Assignment, out_dir: Path, key: bytes,
-                 jobs: int, worker_deadline: float, progress: bool, say) -> list[dict]:
+                 jobs: int, worker_deadline: float, progress: bool, say, control: Path | None = None,
+                 private: Path | None = None) -> list[dict]:
+    """Grade ``todo`` with ``jobs`` workers. With ``control`` (the solution), it is graded first
+    and the others' results are held until it earned every point; if it does not, grading stops
+    with a GradingError naming the cause, and nobody's result is saved."""
     from tqdm.auto import tqdm
 
     graded: list[dict] = []
+    held: list[dict] = []
     bar = tqdm(total=len(todo), desc=f"grading {assignment.name}", unit="notebook", disable=not progress)
-    queue = [(path, 1) for path in todo]
+    queue = ([(control, 1)] if control else []) + [(path, 1) for path in todo]
     running: list[_Worker] = []
+    state = {"control": "running" if control else "passed"}
 
     def job_for(path: Path) -> dict:
-        return {**base_job, "submission": str(path.resolve()), "student": path.stem,
-                "executed": str(executed_path(out_dir, path.stem).resolve())}
+        if path == control:
+            return {**base_job, "submission": str(path), "student": CONTROL,
+                    "executed": str(private / "control-executed.ipynb")}
+        return {**base_job, "submission": str(path.absolute()), "student": path.stem,
+                "executed": str(executed_path(out_dir, path.stem).absolute())}
 
-    def finish(worker: _Worker, result: dict | None, why: str) -> None:
-        if result is not None:
-            try:
-                result = _checked(result, worker.job, assignment)
-            except (ValueError, AttributeError, TypeError) as exc:
-                result, why = None, str(exc)
-        if result is None:
-            if worker.attempt == 1:
-                say(f"{worker.path.stem}: {why}; grading it once more")
-                queue.append((worker.path, 2))
-                return
-            result = new_result(worker.path.stem, worker.path.name, _sha256(worker.path), assignment)
-            result["grader_error"] = True
-            all_failed(result, assignment, f"grader error: {why} (twice)")
+    def keep(result: dict) -> None:
         save(result, assignment.possible, out_dir, key)
         write_grades_csv(out_dir, key)
         graded.append(result)
         bar.update(1)
         say(summary_line(result))
+
+    def finish(worker: _Worker, result: dict | None, why: str, overran: bool) -> None:
+        if result is not None:
+            try:
+                result = _checked(result, worker.job, assignment)
+            except (ValueError, AttributeError, TypeError) as exc:
+                result, why = None, str(exc)
+        if worker.path == control:
+            if result is None and worker.attempt == 1 and not overran:
+                queue.insert(0, (worker.path, 2))
+                return
+            failure = _control_failure(result, why, base_job["limits"])
+            if failure:
+                raise GradingError(
+                    f"The solution of {assignment.name} did not earn every point when graded as a control, "
+                    f"in the same sandbox and with the same limits as the students ({failure}). Nobody "
+                    "was graded: fix the cause, then run again.")
+            state["control"] = "passed"
+            for r in held:
+                keep(r)
+            held.clear()
+            return
+        if result is None and overran:
+            result = new_result(worker.path.stem, worker.path.name, _sha256(worker.path), assignment)
+            all_failed(result, assignment, f"not graded to the end: the notebook ran past the grader's "
+                                           f"time budget of {base_job['budget']:g} s")
+        elif result is None:
+            if worker.attempt == 1:
+                say(f"{console_text(worker.path.stem, 80)}: {why}; grading it once more")
+                queue.append((worker.path, 2))
+                return
+            result = new_result(worker.path.stem, worker.path.name, _sha256(worker.path), assignment)
+            result["grader_error"] = True
+            all_failed(result, assignment, f"grader error: {why} (twice)")
+        if state["control"] == "passed":
+            keep(result)
+        else:
+            held.append(result)
 
     try:
         while queue or running:
@@ -290,11 +388,12 @@ def _run_workers(todo: list[Path], base_job: dict, assignment: Assignment, out_d
             for worker in list(running):
                 if worker.proc.poll() is None and time.monotonic() < worker.deadline:
                     continue
-                if worker.proc.poll() is None:   # over its time: kill it
+                overran = worker.proc.poll() is None
+                if overran:   # over its time: kill it
                     worker.kill()
                     worker.proc.wait()
                 running.remove(worker)
-                finish(worker, *worker.result())
+                finish(worker, *worker.result(), overran)
     finally:
         for worker in running:   # interrupted: no worker (and so no kernel) outlives the grader
             worker.kill()

@@ -4,6 +4,8 @@ Run as a plain script (no imports from the course), between the grader and a stu
 
 - its own session and process group (the grader kills the whole group at the end);
 - killed when its parent (the grader's worker) dies;
+- its cgroups (memory and pids limits of the whole sandbox), where the grader made any: this
+  process joins them before it starts anything, so everything the kernel starts is inside;
 - ``setrlimit``: address space, CPU seconds, processes, file size, open files, no core dumps;
 - if started as root and asked to: the unprivileged user ``nobody`` (uid/gid 65534, no groups);
 
@@ -36,6 +38,9 @@ def main(argv: list) -> None:
         os.setsid()
     except OSError:  # already a session leader (Jupyter starts kernels in a new session)
         pass
+    for procs in settings.get("cgroups") or []:
+        with open(procs, "w") as f:   # a failure here stops the kernel: no unlimited sandbox
+            f.write(str(os.getpid()))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for name, which in _LIMITS.items():
         value = settings.get(name)

@@ -10,30 +10,42 @@
   each test cell gets stand-ins for the student's names (``bridge.py``) and runs the cell. Every
   ``assert`` and self-check is evaluated there, on plain data.
 
-Each cell has a time limit; a student kernel that does not answer an interrupt is killed and the
-remaining cells are "not run". Output is capped per cell (text and number of outputs) and rich
-outputs (figures, HTML) per output and per notebook.
+Each cell has a time limit, and the whole notebook a time budget; a student kernel that does not
+answer an interrupt is killed and the remaining cells are "not run". Output is capped per cell
+(text and number of outputs) and rich outputs (figures, HTML) per output and per notebook. The
+student's kernel runs in cgroups (memory, pids) where they can be made and under a watchdog
+(total memory, disk, files: ``watchdog.py``); the trusted kernel under resource limits.
 """
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from course_utils.instructor.grading.assignment import Assignment, _grade_id, _is_test
-from course_utils.instructor.grading.sandbox import SandboxedKernelManager, SandboxSpec, kernel_env
+from course_utils.instructor.grading.delegation import watched
+from course_utils.instructor.grading.sandbox import (
+    Limits,
+    LimitedKernelManager,
+    SandboxedKernelManager,
+    SandboxSpec,
+    kernel_env,
+)
+from course_utils.instructor.grading.watchdog import Cgroups, Watchdog
 
 INTERRUPT_GRACE = 5          # seconds a timed-out kernel gets to answer after an interrupt
 MAX_TEXT_PER_CELL = 20_000   # characters of stdout (and of stderr) kept per cell
@@ -42,6 +54,7 @@ MAX_RICH_OUTPUT = 2 * 2**20  # bytes of one rich output (a figure, an HTML table
 MAX_RICH_NOTEBOOK = 25 * 2**20   # bytes of rich output kept for the whole notebook
 MAX_REASON = 400             # characters of an error message kept in grades.csv and feedback
 START_TIMEOUT = 120          # seconds a kernel may take to start and run its preamble
+TRUSTED_MEMORY = 8 * 2**30   # at least this much address space for the trusted kernel (torch maps ~3 GiB)
 
 # Executed silently before the notebook, in both kernels. Printing 10 MB in a loop would
 # otherwise send 10 MB to the grader, and IPython would keep a copy in its output history, for
@@ -90,6 +103,14 @@ class CellRun:
     status: str      # "ok", "error", "timeout", "died", "not run"
     reason: str = ""
     ename: str = ""
+    delegated: list[str] = field(default_factory=list)   # the course's implementations it used
+
+
+@dataclass
+class NotebookRun:
+    """How each cell ran, and what the grader has to say about the sandbox."""
+    cells: list[CellRun]
+    notes: list[str] = field(default_factory=list)
 
 
 def clean(text: object, limit: int = MAX_REASON) -> str:
@@ -160,9 +181,10 @@ class GradingClient(NotebookClient):
             ))
 
 
-async def _kernel_answers(client: NotebookClient, seconds: float, code: str = "") -> dict | None:
+async def _kernel_answers(client: NotebookClient, seconds: float, code: str = "",
+                          user_expressions: dict | None = None) -> dict | None:
     """Run ``code`` silently; the execute reply, or None if none came within ``seconds``."""
-    msg_id = client.kc.execute(code, silent=True, store_history=False)
+    msg_id = client.kc.execute(code, silent=True, store_history=False, user_expressions=user_expressions)
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         try:
@@ -190,23 +212,33 @@ def _interrupt(client: NotebookClient) -> bool:
 
 
 def _hidden_reason(outputs: list, reason: str, hidden_from: int | None) -> str:
-    """A failure inside the hidden tests is named as such; their text is never quoted."""
+    """A failure inside the hidden tests is named as such; their text is never quoted. When the
+    student's own code raised there, its message is not quoted either: a function that puts its
+    arguments into its error message would hand the hidden test's inputs to its author."""
     if hidden_from is None:
         return reason
     for out in outputs:
         if out.get("output_type") != "error":
             continue
-        lines = [int(m) for t in out.get("traceback", [])
-                 for m in re.findall(r"Cell In\[\d+\], line (\d+)", re.sub(r"\x1b\[[0-9;]*m", "", t))]
+        frames = [re.sub(r"\x1b\[[0-9;]*m", "", t) for t in out.get("traceback", [])]
+        lines = [int(m) for t in frames for m in re.findall(r"Cell In\[\d+\], line (\d+)", t)]
         if lines and lines[0] > hidden_from:
+            if any("grading/bridge.py" in t or "grading\\bridge.py" in t for t in frames):
+                kind = reason.split(":", 1)[0].split()[0] if reason else ""
+                builtin = getattr(builtins, kind, None)
+                if not (isinstance(builtin, type) and issubclass(builtin, BaseException)):
+                    kind = "an exception"   # a class of its own: its name could carry data too
+                return (f"a hidden test failed: your code raised {kind} when the hidden test called it "
+                        "(its message is not shown, since it could quote the hidden test's inputs; "
+                        "run the self-checks and try edge cases of your own)")
             return f"a hidden test failed: {reason}"
     return reason
 
 
-def _preamble(assignment: Assignment, connection: Path, exchange: Path, timeout: float) -> str:
+def _preamble(assignment: Assignment, connection: Path, exchange: Path, requests: Path, timeout: float) -> str:
     lines = [
         "from course_utils.instructor.grading import bridge as __course_bridge__",
-        f"__course_bridge__.connect({str(connection)!r}, {str(exchange)!r}, {float(timeout)!r})",
+        f"__course_bridge__.connect({str(connection)!r}, {str(exchange)!r}, {str(requests)!r}, {float(timeout)!r})",
         *assignment.imports,
     ]
     return "\n".join(lines) + "\n" + OUTPUT_CAP_PREAMBLE
@@ -220,27 +252,36 @@ def _start(client: NotebookClient, what: str, code: str) -> None:
 
 
 def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: SandboxSpec,
-                 trusted_dir: Path, timeout: float, fast: bool) -> list[CellRun]:
+                 trusted_dir: Path, timeout: float, fast: bool, budget: float | None = None) -> NotebookRun:
     """Execute ``nb`` (modified in place): test cells in the trusted kernel, every other code
-    cell in the student's sandboxed kernel. One CellRun per cell.
+    cell in the student's sandboxed kernel. One CellRun per cell, and notes on the sandbox.
 
-    Every cell runs even after errors, so that each test is graded on its own.
+    Every cell runs even after errors, so that each test is graded on its own. ``budget``: seconds
+    for the whole notebook (cells after it ran out are "not run").
     """
+    started = time.monotonic()
+    deadline = started + budget if budget else None
     connection = spec.exchange / "kernel.json"
+    requests = spec.requests or spec.exchange
     student_km = SandboxedKernelManager(kernel_name="python3", transport="ipc",
                                         ip=str(spec.exchange / "kernel"),
                                         connection_file=str(connection))
     student_km.sandbox = spec
     student_km.kernel_spec.interrupt_mode = "message"   # a signal would stop at bubblewrap
-    budget: dict = {}
+    cgroups = Cgroups(f"course-grade-{os.getpid()}-{secrets.token_hex(4)}", spec.limits.memory,
+                      spec.limits.processes)
+    student_km.cgroups = cgroups.procs_files()
+    trusted_km = LimitedKernelManager(kernel_name="python3")
+    trusted_km.limits = Limits(memory=max(spec.limits.memory, TRUSTED_MEMORY), cpu=spec.limits.cpu,
+                               processes=0, file_size=spec.limits.file_size)
+    budget_state: dict = {}
     common = dict(allow_errors=True, store_widget_state=False, kernel_name="python3",
                   shutdown_kernel="immediate")
     student = GradingClient(nb, km=student_km, timeout=int(max(1, round(timeout))),
                             resources={"metadata": {"path": str(spec.work)}}, **common)
-    trusted = GradingClient(nb, km=AsyncKernelManager(kernel_name="python3"),
-                            timeout=int(max(1, round(timeout))) + 60,
+    trusted = GradingClient(nb, km=trusted_km, timeout=int(max(1, round(timeout))) + 60,
                             resources={"metadata": {"path": str(trusted_dir)}}, **common)
-    student.budget = trusted.budget = budget
+    student.budget = trusted.budget = budget_state
     replies: dict[int, dict] = {}
 
     def on_executed(cell, cell_index, execute_reply):
@@ -248,19 +289,28 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
 
     student.on_cell_executed = trusted.on_cell_executed = on_executed
     runs = [CellRun("not run", "not a code cell") for _ in nb.cells]
+    notes: list[str] = []
+    if cgroups.problem:
+        notes.append(f"no cgroup for the sandbox ({cgroups.problem}): its total memory was held by "
+                     "the grader's watchdog, which looks every half second")
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     trusted_env = dict(os.environ, COURSE_GRADING="1", COURSE_FAST="1" if fast else "0",
                        MPLBACKEND="module://matplotlib_inline.backend_inline")
+    kernel_pid = lambda: getattr(getattr(student_km.provisioner, "process", None), "pid", None)  # noqa: E731
+    watchdog = Watchdog(kernel_pid, spec.limits.memory, spec.limits.disk, spec.limits.files,
+                        spec.writable(), cgroups)
     # the trusted kernel boots (and imports torch) while the student's kernel starts
     run_sync(trusted.km.start_kernel)(cwd=str(trusted_dir), env=trusted_env, **quiet)
     try:
         with student.setup_kernel(cwd=str(spec.work), env=kernel_env(spec, fast), cleanup_kc=True, **quiet):
+            watchdog.start()
             try:
                 _start(student, "student's", OUTPUT_CAP_PREAMBLE)
                 with trusted.setup_kernel(cleanup_kc=True):
-                    _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, timeout))
-                    _run_cells(nb, assignment, student, trusted, runs, replies, timeout)
+                    _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, requests, timeout))
+                    _run_cells(nb, assignment, student, trusted, runs, replies, timeout, deadline, watchdog)
             finally:
+                watchdog.stop()
                 _kill_group(student_km)
     finally:
         for km in (trusted.km, student_km):
@@ -269,7 +319,14 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
                     run_sync(km.shutdown_kernel)(now=True)
             except Exception:  # already gone
                 pass
-    return runs
+        out_of_memory = cgroups.out_of_memory()
+        cgroups.remove()
+    if watchdog.reason:
+        notes.append(f"the grader stopped the notebook: {watchdog.reason}")
+    elif out_of_memory:
+        notes.append(f"the notebook's processes went over the grader's memory limit of "
+                     f"{spec.limits.memory / 2**30:.1f} GiB together and one was killed")
+    return NotebookRun(runs, notes)
 
 
 def _kill_group(km) -> None:
@@ -282,22 +339,30 @@ def _kill_group(km) -> None:
         pass
 
 
-def _run_cells(nb, assignment, student, trusted, runs, replies, timeout) -> None:
+def _run_cells(nb, assignment, student, trusted, runs, replies, timeout, deadline=None, watchdog=None) -> None:
     stopped = ""
+    watch = watched(assignment.name)
+    full = int(max(1, round(timeout)))
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         where = f"cell {index + 1}"
+        if not stopped and deadline is not None and time.monotonic() >= deadline - 1:
+            stopped = "the grader's time budget for the whole notebook ran out"
         if stopped:
             runs[index] = CellRun("not run", f"not run: {stopped}")
             continue
+        left = full if deadline is None else int(max(1, min(full, deadline - time.monotonic())))
+        student.timeout, trusted.timeout = left, left + 60
         # a test of the solution runs in the trusted kernel; any other cell (even one a student
         # marked as a test) is the student's and runs in the sandbox
         test = assignment.test(_grade_id(cell)) if _is_test(cell) else None
         client = trusted if test else student
         client.reset_output_counts()
         if test:
-            bound = kernel_answers(trusted, 60, f"__course_bridge__.bind(globals(), {test.names!r}, {float(timeout)!r})")
+            names_watch = {n: watch[n] for n in test.names if n in watch}
+            bound = kernel_answers(trusted, 60, f"__course_bridge__.bind(globals(), {test.names!r}, "
+                                                f"{float(left)!r}, {names_watch!r})")
             if bound is None or bound["content"].get("status") != "ok":
                 detail = bound["content"].get("evalue", "") if bound else "no answer"
                 runs[index] = CellRun("error", clean(f"the grader could not reach the notebook's kernel: {detail}"),
@@ -308,20 +373,22 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout) -> None
         try:
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         except CellTimeoutError:
+            what = (f"timed out after {left:g} s in {where}" if left >= full else
+                    f"the grader's time budget for the whole notebook ran out in {where}")
             if test is None and _interrupt(student):
-                reason = f"timed out after {timeout:g} s in {where}; the cell was interrupted"
+                reason = f"{what}; the cell was interrupted"
             else:
-                reason = (f"timed out after {timeout:g} s in {where}; the kernel did not "
-                          "answer an interrupt and was killed")
+                reason = f"{what}; the kernel did not answer an interrupt and was killed"
                 stopped = f"kernel killed after {where} timed out"
             cell.outputs.append(nbformat.v4.new_output("error", ename="TimeoutError", evalue=reason, traceback=[]))
             runs[index] = CellRun("timeout", reason)
             continue
         except DeadKernelError:
-            reason = f"kernel died in {where} (out of memory or the process exited)"
+            why = watchdog.reason if watchdog is not None and watchdog.reason else "out of memory or the process exited"
+            reason = f"kernel died in {where} ({why})"
             cell.outputs.append(nbformat.v4.new_output("error", ename="DeadKernelError", evalue=reason, traceback=[]))
             runs[index] = CellRun("died", reason)
-            stopped = f"the kernel died in {where} (out of memory or the process exited)"
+            stopped = f"the kernel died in {where} ({why})"
             continue
         content = replies.get(index, {}).get("content", {})
         if content.get("status") == "error":
@@ -333,7 +400,25 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout) -> None
         else:
             runs[index] = CellRun("ok")
         if test:
-            kernel_answers(trusted, 40, "__course_bridge__.release()")
+            done = kernel_answers(trusted, 40, "__course_bridge__.release()",
+                                  {"used": "__course_bridge__.delegated()"})
+            used = _delegated(done)
+            if used:
+                runs[index] = CellRun(
+                    "error", clean(f"your answer used the course's own implementation of the exercise "
+                                   f"({'; '.join(used)}): no points for this test. Write it yourself; the "
+                                   "course's version is only the notebook's fallback.", 600),
+                    "UsedCourseImplementation", used)
             # a student function that hung during the test: interrupt it, or kill the kernel
             if kernel_answers(student, 5) is None and not _interrupt(student):
                 stopped = f"the notebook's kernel did not answer after the test in {where} and was killed"
+
+
+def _delegated(reply: dict | None) -> list[str]:
+    """``bridge.delegated()`` as the trusted kernel answered it (a user expression)."""
+    try:
+        value = reply["content"]["user_expressions"]["used"]["data"]["text/plain"]
+        used = ast.literal_eval(value)
+    except (TypeError, KeyError, ValueError, SyntaxError):
+        return []
+    return [str(u)[:300] for u in used][:10] if isinstance(used, list) else []

@@ -8,10 +8,19 @@ In the sandbox (``bwrap``, Debian's ``bubblewrap``):
 - a read-only view of the system (``/usr``, ``/etc``), of Python and its packages, of the
   ``course_utils`` package and of the data folder, and nothing else of the disk: no
   ``solutions/``, no other file of the repository, no output folder, no other course copy;
-- writable: the submission's working copy, the exchange folder, its own cache folder (which links
-  to the shared checkpoints, read-only) and a private ``/tmp`` and ``$HOME`` (small tmpfs);
-- limits (``limits.py``): memory (address space), CPU seconds, processes, file size; as root it
-  runs as ``nobody``.
+- writable: the submission's working copy, the folder of its sockets and replies, its own cache
+  folder (which links to the shared checkpoints, read-only) and a private ``/tmp`` and ``$HOME``;
+  the folder where the trusted kernel writes its requests is read-only here, so nothing the
+  student plants can redirect what the trusted side writes;
+- limits (``limits.py``, ``watchdog.py``): memory (address space per process, and the sandbox's
+  total through a cgroup where one can be made, else a watchdog that sums its resident memory),
+  CPU seconds, processes (a cgroup's pids limit, and ``RLIMIT_NPROC``), file size, and the total
+  size and number of files it writes (the watchdog);
+- its user: as root, bubblewrap sets up the sandbox with privileges and then ``setpriv`` drops to
+  ``nobody`` (uid 65534 on the host, no capabilities, ``no_new_privs``) before the kernel starts,
+  wherever Python lives (under ``/root`` too: the sandbox recreates the folders above what it
+  mounts, searchable by everyone). As another user, the kernel runs as that user inside an
+  unprivileged user namespace.
 
 Without ``bwrap`` (or where it cannot start) grading still works but says loudly that it is not
 sandboxed; the limits, its own process group (killed at the end) and a minimal environment still
@@ -38,11 +47,13 @@ NOBODY = 65534
 
 @dataclass
 class Limits:
-    memory: int = 8 * 2**30        # bytes of address space
+    memory: int = 8 * 2**30        # bytes: address space per process, resident memory in total
     cpu: int = 3600                # CPU seconds of the kernel (and what it starts)
-    processes: int = 1024          # tasks (threads count) of the sandbox's user
+    processes: int = 1024          # tasks (threads count) of the sandbox's user, and its pids cgroup
     file_size: int = 512 * 2**20   # bytes per file written
     open_files: int = 4096
+    disk: int = 2 * 2**30          # bytes the sandbox's writable folders may hold in total
+    files: int = 20_000            # files and folders they may hold
 
     def as_json(self, drop_root: bool) -> str:
         return json.dumps({"memory": self.memory, "cpu": self.cpu, "processes": self.processes,
@@ -56,18 +67,40 @@ def bwrap_problem() -> str:
     exe = shutil.which("bwrap")
     if exe is None:
         return "bubblewrap (bwrap) is not installed; on Debian/Ubuntu: apt-get install bubblewrap"
-    cmd = [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
-           "--dev", "/dev", "true"]
-    if os.getuid() == 0:
-        cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *cmd] \
-            if shutil.which("setpriv") else cmd
+    if os.getuid() == 0 and not shutil.which("setpriv"):
+        return ("grading runs as root and setpriv (util-linux) is missing, so the sandbox could not "
+                "drop to an unprivileged user; install util-linux, or grade as a normal user")
+    cmd = [exe, *_namespaces(), "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+           "--dev", "/dev", *_drop_user(), "id", "-u"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap could not start: {exc}"
     if done.returncode != 0:
         return f"bwrap could not create a sandbox here: {done.stderr.strip()[:300]}"
+    if os.getuid() == 0 and done.stdout.strip() != str(NOBODY):
+        return (f"the sandbox did not drop root: its user was {done.stdout.strip()[:20]!r}, "
+                f"not {NOBODY} (nobody)")
     return ""
+
+
+def _namespaces() -> list[str]:
+    """bwrap's namespace options: as root no user namespace (the kernel must be an unprivileged
+    user on the host, which ``_drop_user`` makes it), else an unprivileged user namespace."""
+    if os.getuid() == 0:
+        return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                "--unshare-cgroup-try", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+                "--cap-add", "CAP_SETGID"]
+    return ["--unshare-all", "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+
+
+def _drop_user() -> list[str]:
+    """As root, the command inside the sandbox starts with this: uid and gid 65534 on the host, no
+    supplementary groups, no capabilities (bounding and inheritable sets cleared), no_new_privs."""
+    if os.getuid() != 0:
+        return []
+    return [shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+            "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
 
 
 def _python_roots() -> list[Path]:
@@ -80,9 +113,10 @@ def _python_roots() -> list[Path]:
 @dataclass
 class SandboxSpec:
     work: Path                 # the submission's working copy: writable, the kernel's cwd
-    exchange: Path             # connection file, sockets, requests and replies: writable
-    cache: Path                # the kernel's own cache folder: writable
-    home: Path                 # $HOME: writable
+    exchange: Path             # connection file, sockets and replies: writable
+    requests: Path | None = None   # where the trusted kernel writes its requests: read-only here
+    cache: Path | None = None  # the kernel's own cache folder: writable
+    home: Path | None = None   # $HOME: writable
     readonly: list[Path] = field(default_factory=list)   # the package, the data, the shared cache
     limits: Limits = field(default_factory=Limits)
     use_bwrap: bool = True
@@ -97,17 +131,27 @@ class SandboxSpec:
         return paths
 
     def drop_root(self) -> bool:
-        """As root: run as nobody, if nobody can read everything the kernel needs."""
-        return os.getuid() == 0 and all(_world_readable(p) for p in self.readable_paths())
+        """As root, whether the kernel runs as nobody: always in the sandbox (bubblewrap mounts what
+        it needs, then ``setpriv`` drops); without one only if nobody can read everything the
+        kernel needs on the host (every folder above them searchable by others)."""
+        if os.getuid() != 0:
+            return False
+        return self.use_bwrap or all(_world_readable(p) for p in self.readable_paths())
 
-    def command(self, kernel_cmd: list[str]) -> list[str]:
+    def stays_root(self) -> bool:
+        """The student's kernel would run as root on the host (unsandboxed, Python unreadable to
+        nobody): the grader says so at the start and in every result."""
+        return os.getuid() == 0 and not self.drop_root()
+
+    def command(self, kernel_cmd: list[str], cgroups: list[str] | None = None) -> list[str]:
         drop_root = self.drop_root()
-        wrapper = [sys.executable, "-I", str(LIMITS_SCRIPT), self.limits.as_json(drop_root), "--"]
+        settings = json.loads(self.limits.as_json(drop_root and not self.use_bwrap))
+        settings["cgroups"] = list(cgroups or [])
+        wrapper = [sys.executable, "-I", str(LIMITS_SCRIPT), json.dumps(settings), "--"]
         if not self.use_bwrap:
             return wrapper + kernel_cmd
-        args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent",
-                "--new-session", "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
-                "--hostname", "sandbox"]
+        args = [shutil.which("bwrap") or "bwrap", *_namespaces(), "--die-with-parent",
+                "--new-session", "--hostname", "sandbox"]
         # the private /tmp first: a folder bound below /tmp afterwards (a clone in /tmp, the
         # grader's temporary folders) stays visible on top of it
         args += ["--proc", "/proc", "--dev", "/dev", "--size", str(256 * 2**20), "--tmpfs", "/tmp"]
@@ -119,29 +163,59 @@ class SandboxSpec:
                 args += ["--symlink", os.readlink(path), f"/{name}"]
             elif path.exists():
                 args += ["--ro-bind", str(path), str(path)]
+        # (source, destination, read-only); parents before children, the folders above each one
+        # created searchable by everyone (bwrap would make them 0700 as root: nobody could not
+        # reach Python under /root)
+        mounts: list[tuple[str, str, bool]] = []
         seen: set[str] = set()
+        links: list[tuple[str, str]] = []
         for path in self.readable_paths():
             real = str(Path(path).resolve())
             if real not in seen and Path(real).exists():
                 seen.add(real)
-                args += ["--ro-bind", real, real]
+                mounts.append((real, real, True))
                 if str(path) != real and not str(path).startswith(real):
-                    args += ["--symlink", real, str(path)]
-        for path in (self.work, self.exchange, self.cache, self.home):
-            args += ["--bind", str(path), str(path)]
+                    links.append((real, str(path)))
+        for path in self.writable():
+            mounts.append((str(path), str(path), False))
+        if self.requests is not None:
+            mounts.append((str(self.requests), str(self.requests), True))
+        made: set[str] = {"/", "/tmp", "/proc", "/dev"}
+        bound: list[str] = ["/usr", "/etc", "/proc", "/dev"] + [
+            f"/{n}" for n in ("bin", "lib", "lib64", "sbin")
+            if (Path("/") / n).exists() and not (Path("/") / n).is_symlink()]
+        for source, dest, readonly in sorted(mounts, key=lambda m: len(Path(m[1]).parts)):
+            for parent in reversed(Path(dest).parents):
+                p = str(parent)
+                if p in made or any(p == b or p.startswith(b + "/") for b in bound):
+                    continue
+                made.add(p)
+                args += ["--perms", "0755", "--dir", p]
+            args += ["--ro-bind" if readonly else "--bind", source, dest]
+            bound.append(dest)
+            made.add(dest)
+        for real, path in links:
+            args += ["--symlink", real, path]
         # ipykernel would compare its parent's PID, from outside the PID namespace, with the one
         # it sees inside, and exit; --die-with-parent does that job here
         args += ["--chdir", str(self.work), "--unsetenv", "JPY_PARENT_PID"]
-        return wrapper + args + kernel_cmd
+        return wrapper + args + _drop_user() + kernel_cmd
+
+    def writable(self) -> list[Path]:
+        return [p for p in (self.work, self.exchange, self.cache, self.home) if p is not None]
 
     def prepare_folders(self) -> None:
-        """The writable folders, owned by the sandbox's user when the grader is root."""
+        """The writable folders, owned by the sandbox's user when the grader is root; the requests
+        folder stays the grader's (read-only to the kernel in the sandbox)."""
         drop = self.drop_root()   # the same test command() uses, with or without bwrap
-        for path in (self.work, self.exchange, self.cache, self.home):
+        for path in self.writable():
             path.mkdir(parents=True, exist_ok=True)
             if drop:
                 for sub in [path, *path.rglob("*")]:
                     os.lchown(sub, NOBODY, NOBODY)
+        if self.requests is not None:
+            self.requests.mkdir(parents=True, exist_ok=True)
+            self.requests.chmod(0o755)
 
 
 def _links_inside(folder: Path, depth: int = 3) -> list[Path]:
@@ -175,13 +249,33 @@ def _world_readable(path: Path) -> bool:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel command runs inside ``spec`` (set before starting)."""
+    """A kernel manager whose kernel command runs inside ``spec`` (set before starting), in the
+    cgroups ``cgroups`` (``cgroup.procs`` files) where there are any."""
 
     sandbox: SandboxSpec | None = None
+    cgroups: list[str] = []
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         cmd = super().format_kernel_cmd(extra_arguments)
-        return self.sandbox.command(cmd) if self.sandbox is not None else cmd
+        if self.sandbox is None:
+            return cmd
+        if self.sandbox.drop_root() and self.connection_file:
+            # jupyter_client wrote it for its own user, mode 600: the kernel must read it
+            os.lchown(self.connection_file, NOBODY, NOBODY)
+        return self.sandbox.command(cmd, self.cgroups)
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """The trusted kernel: no sandbox (it runs no student code), but limits on its memory and CPU,
+    so that a reply that inflates or a test that runs away cannot take the machine."""
+
+    limits: Limits | None = None
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self.limits is None:
+            return cmd
+        return [sys.executable, "-I", str(LIMITS_SCRIPT), self.limits.as_json(False), "--", *cmd]
 
 
 def kernel_env(spec: SandboxSpec, fast: bool) -> dict[str, str]:

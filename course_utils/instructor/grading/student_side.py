@@ -11,24 +11,34 @@ The trusted kernel that runs a test cell asks, through ``serve(request_path)``, 
   the notebook had before the test.
 
 It never sees a test. Nothing here is trusted: the answer is plain data that the trusted kernel
-reads with ``allow_pickle=False`` and checks itself.
+reads with ``allow_pickle=False`` and checks itself. Requests are read from a folder this kernel
+cannot write; replies go to the exchange folder, where the trusted side reads them without
+following links.
+
+While it calls the student's code, it watches (``sys.setprofile``) whether the course's own
+implementation of the exercise under test runs (``delegation.py``), and says so in its answer.
 """
 from __future__ import annotations
 
 import inspect
+import json
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from course_utils.checks._common import resolve, uses_course_implementation
 from course_utils.instructor.grading import plain
 
 _CALLS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}   # call id -> (leaves, outputs)
 _OBJECTS: dict[int, Any] = {}                                     # handle id -> object
 _SAVED_RNG: list[Any] = []
 _MAX_MESSAGE = 4000
+_WATCHED: dict[str, tuple[dict, dict]] = {}   # watch spec (JSON) -> (code objects, classes)
+_LAST_HITS: list[str] = []                     # what the last call's watch saw (errors too)
 
 
 def _namespace() -> dict:
@@ -119,13 +129,81 @@ def _is_module(value: Any, cls: bool = False) -> bool:
     return issubclass(value, torch.nn.Module) if cls else isinstance(value, torch.nn.Module)
 
 
-def _describe(names: list[str], packer: plain.Packer) -> dict:
+def _watched(watch: dict | None) -> tuple[dict, dict]:
+    """The course's implementations the grader watches for: {code object: label} and
+    {exercise: [(object, label)]} (``course_utils.checks._common``'s form)."""
+    if not watch:
+        return {}, {}
+    key = json.dumps(watch, sort_keys=True)
+    if key in _WATCHED:
+        return _WATCHED[key]
+    codes: dict = {}
+    implementations: dict = {}
+    for name, targets in watch.items():
+        for target in targets:
+            obj = resolve(str(target))
+            if obj is None:
+                continue
+            label = f"{name} used {str(target).replace(':', '.')}"
+            implementations.setdefault(name, []).append((obj, label))
+            functions = [getattr(v, "__func__", v) for v in vars(obj).values()] if isinstance(obj, type) else [obj]
+            for fn in functions:
+                code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)
+                if code is not None:
+                    codes[code] = label
+    _WATCHED[key] = (codes, implementations)
+    return codes, implementations
+
+
+def _delegates(value: Any, watch: dict | None) -> str:
+    """A label if ``value`` is the course's implementation itself, or a class derived from it."""
+    return uses_course_implementation(value, _watched(watch)[1])
+
+
+class _Watch:
+    """While active: which watched code objects ran (in any thread), and whether the student's
+    code switched the watching off (a call of ``sys.setprofile`` or ``threading.setprofile``)."""
+
+    def __init__(self, watch: dict | None) -> None:
+        self.codes, _ = _watched(watch)
+        self.hits: set[str] = set()
+        self.active = False
+
+    def _hook(self, frame, event, arg) -> None:
+        if not self.active:
+            return
+        if event == "call":
+            label = self.codes.get(frame.f_code)
+            if label:
+                self.hits.add(label)
+        elif event == "c_call" and arg in (sys.setprofile, threading.setprofile, sys.settrace, sys.getprofile):
+            self.hits.add("switched off the grader's watch for the course's implementation")
+
+    def __enter__(self) -> "_Watch":
+        if self.codes:
+            threading.setprofile(self._hook)
+            sys.setprofile(self._hook)
+            self.active = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.codes:
+            self.active = False
+            sys.setprofile(None)
+            threading.setprofile(None)
+
+
+def _describe(names: list[str], packer: plain.Packer, watch: dict | None = None) -> dict:
     ns, out = _namespace(), {}
     for name in names:
         if name not in ns:
             out[name] = {"kind": "missing"}
             continue
         value = _unwrap(ns[name])
+        used = _delegates(value, watch)
+        if used:
+            out[name] = {"kind": "missing", "delegated": used}
+            continue
         if isinstance(value, type):
             out[name] = {"kind": "class", "module": _is_module(value, cls=True),
                          "signature": _signature(value)}
@@ -206,16 +284,20 @@ def _call(message: dict, unpacker: plain.Unpacker, packer: plain.Packer) -> dict
                 hooks.append(named[name].register_forward_hook(
                     lambda m, i, o, name=name: trace.append([name, [t.detach() for t in i if torch.is_tensor(t)],
                                                              o.detach() if torch.is_tensor(o) else None])))
+    watch = _Watch(message.get("watch"))
     try:
-        if torch is None:
-            result = target(*args, **kwargs)
-        else:
-            with torch.set_grad_enabled(bool(message.get("grad", True))):
+        with watch:
+            if torch is None:
                 result = target(*args, **kwargs)
+            else:
+                with torch.set_grad_enabled(bool(message.get("grad", True))):
+                    result = target(*args, **kwargs)
     finally:
         for hook in hooks:
             hook.remove()
-    reply: dict[str, Any] = {"result": packer.encode(result), "trace": packer.encode(trace)}
+        _LAST_HITS[:] = sorted(watch.hits)
+    reply: dict[str, Any] = {"result": packer.encode(result), "trace": packer.encode(trace),
+                             "delegated": sorted(watch.hits)}
     # inputs the call changed in place (the trusted side copies the change into its own)
     changed = {}
     for key, obj in unpacker.decoded.items():
@@ -281,17 +363,17 @@ def _error(exc: BaseException) -> dict:
             "evalue": text[:_MAX_MESSAGE], "where": _student_frames(exc)}
 
 
-def serve(request_path: str) -> None:
-    """Answer the request in ``request_path``; the answer goes next to it (``.reply.npz``)."""
-    request = Path(request_path)
-    reply_path = request.with_name(request.name.replace(".request.npz", ".reply.npz"))
+def serve(request_path: str, reply_path: str) -> None:
+    """Answer the request in ``request_path`` with the file ``reply_path``."""
+    request, reply_path = Path(request_path), Path(reply_path)
     packer = plain.Packer(handles=_handle)
+    _LAST_HITS.clear()
     try:
         message, arrays = plain.read(request)
         unpacker = plain.Unpacker(arrays, handles=_decode_handles)
         op = message.get("op")
         if op == "describe":
-            reply = {"names": _describe(list(message["names"]), packer)}
+            reply = {"names": _describe(list(message["names"]), packer, message.get("watch"))}
         elif op == "call":
             reply = _call(message, unpacker, packer)
         elif op == "backward":
@@ -304,6 +386,7 @@ def serve(request_path: str) -> None:
     except BaseException as exc:  # noqa: BLE001 - every failure of the student's code is the answer
         packer = plain.Packer()
         reply = _error(exc)
+        reply["delegated"] = list(_LAST_HITS)
         if isinstance(exc, KeyboardInterrupt):
             reply["interrupted"] = True
     plain.write(reply_path, reply, packer.arrays)

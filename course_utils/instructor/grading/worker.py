@@ -12,7 +12,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -37,6 +39,43 @@ from course_utils.instructor.grading.runner import CellRun, clean, run_notebook
 from course_utils.instructor.grading.sandbox import Limits, SandboxSpec, link_cache
 
 RESULT_MARK = "COURSE-GRADE-RESULT "
+MAX_SUBMISSION = 64 * 2**20   # bytes of a submitted notebook, unless the instructor sets another
+
+
+class SubmissionProblem(ValueError):
+    """A submission that is not a regular file of a sane size: graded 0 with this reason."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link, a folder, a FIFO or a device)
+    of at most ``limit`` bytes; else SubmissionProblem says what it is. Never follows a link,
+    never blocks on a FIFO, never reads more than ``limit + 1`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if os.path.islink(path):
+            raise SubmissionProblem("a symbolic link, not a notebook file: submit the notebook itself") from None
+        raise SubmissionProblem(f"could not be opened ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SubmissionProblem("not a regular file (a folder, a pipe or a device): submit the notebook itself")
+        if info.st_size > limit:
+            raise SubmissionProblem(f"{info.st_size / 2**20:.0f} MiB, larger than the grader accepts "
+                                    f"({limit / 2**20:.0f} MiB; clear the notebook's outputs and submit again)")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 2**20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise SubmissionProblem(f"larger than the grader accepts ({limit / 2**20:.0f} MiB)")
+        return data
+    finally:
+        os.close(fd)
 
 
 def read_submission(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
@@ -125,10 +164,15 @@ def grade(job: dict) -> dict[str, Any]:
     assignment = assignment_from_notebook(nbformat.from_dict(job["solution"]), Path(job["solution_path"]),
                                           job["solution_sha256"])
     submission = Path(job["submission"])
-    data = submission.read_bytes()
+    start = time.perf_counter()
+    try:
+        data = read_regular_file(submission, int(job.get("max_bytes", MAX_SUBMISSION)))
+    except SubmissionProblem as exc:
+        result = new_result(job["student"], submission.name, "", assignment)
+        return all_failed(result, assignment, f"not graded: the submission is {exc}") | {
+            "seconds": round(time.perf_counter() - start, 2)}
     result = new_result(job["student"], submission.name, hashlib.sha256(data).hexdigest(), assignment)
     result.update(fast=job["fast"], timeout=job["timeout"], sandbox=job["sandbox"])
-    start = time.perf_counter()
     nb, problem = read_submission(data)
     if nb is None:
         return all_failed(result, assignment, problem) | {"seconds": round(time.perf_counter() - start, 2)}
@@ -136,8 +180,8 @@ def grade(job: dict) -> dict[str, Any]:
         prepared = prepare(nb, assignment)
         with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
             root = Path(tmp)
-            spec = SandboxSpec(work=root / "work", exchange=root / "x", cache=root / "cache",
-                               home=root / "home", limits=Limits(**job["limits"]),
+            spec = SandboxSpec(work=root / "work", exchange=root / "x", requests=root / "requests",
+                               cache=root / "cache", home=root / "home", limits=Limits(**job["limits"]),
                                use_bwrap=job["sandbox"] == "bwrap")
             shared_cache = config.cache_dir(create=False)
             spec.readonly = [Path(config.__file__).resolve().parent, config.data_dir(), shared_cache]
@@ -150,8 +194,18 @@ def grade(job: dict) -> dict[str, Any]:
             spec.prepare_folders()
             trusted_dir = root / "trusted"
             trusted_dir.mkdir()
-            runs = run_notebook(prepared.nb, assignment, spec, trusted_dir, job["timeout"], job["fast"])
-        score(result, runs, prepared, assignment)
+            ran = run_notebook(prepared.nb, assignment, spec, trusted_dir, job["timeout"], job["fast"],
+                               job.get("budget"))
+        score(result, ran.cells, prepared, assignment)
+        result["notes"] += ran.notes
+        used = [f"{run.delegated[0]} (test {gid})" for run, cell in zip(ran.cells, prepared.nb.cells)
+                if run.delegated and (gid := _grade_id(cell))]
+        if used:
+            result["delegated"] = used
+            result["notes"].append("answered with the course's own implementation, no points: " + "; ".join(used))
+        if spec.stays_root():
+            result["notes"].insert(0, "the student's kernel ran as ROOT: nobody cannot read this Python, "
+                                      "and there was no sandbox to drop privileges in")
         if not spec.use_bwrap:
             result["notes"].insert(0, "graded WITHOUT a sandbox: " + job.get("sandbox_note", ""))
         strip_run_state(prepared.nb)
