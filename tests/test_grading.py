@@ -765,10 +765,18 @@ def test_without_a_sandbox_a_dying_worker_costs_only_its_submission(tiny, tmp_pa
     captured = capsys.readouterr()
     assert "NOT SANDBOXED" in captured.out + captured.err
     assert "grading it once more" in captured.out + captured.err
+    from course_utils.instructor.grading.sandbox import SandboxSpec
+
+    # as root, with Python where nobody cannot read it (under /root, say), it says so everywhere
+    stays_root = SandboxSpec(work=Path("/"), exchange=Path("/"), use_bwrap=False).stays_root()
+    if stays_root:
+        assert "STUDENT CODE RUNS AS ROOT" in captured.out + captured.err
     totals = {row["student"]: row for row in read_csv(out) if row["test"] == "TOTAL"}
     assert totals["correct"]["points_earned"] == "6" and totals["untouched"]["points_earned"] == "0"
     assert totals["killer"]["points_earned"] == "0" and "grader error" in totals["killer"]["reason"]
     assert "graded WITHOUT a sandbox" in totals["correct"]["reason"]
+    if stays_root:
+        assert "ran as ROOT" in totals["correct"]["reason"]
 
 
 def test_killing_the_grader_kills_its_workers_and_kernels(tiny, tmp_path):
@@ -864,6 +872,22 @@ time.sleep(30)
 
 def square(x):
     return x * x'''),
+    # more processes than the sandbox may start (root was not bound by RLIMIT_NPROC)
+    "many_processes": ("square", '''\
+import subprocess
+_kids, _refused = [], 0
+for _ in range(400):
+    try:
+        _kids.append(subprocess.Popen(["sleep", "30"]))
+    except OSError:
+        _refused += 1
+print("STARTED", len(_kids), "REFUSED", _refused)
+for _kid in _kids:
+    _kid.kill()
+    _kid.wait()
+
+def square(x):
+    return x * x'''),
     # more bytes, then more files, than the sandbox may write
     "fills_disk": ("square", '''\
 import os
@@ -937,7 +961,8 @@ def boundary(tiny, tmp_path_factory):
         f.truncate(64 * 2**30)
     lines: list[str] = []
     summary = grade_folder(assignment, subs, out, jobs=2, timeout=TINY_TIMEOUT, sandbox="bwrap",
-                           limits=Limits(memory=4 * 2**30, disk=256 * 2**20, files=5000), budget=25,
+                           limits=Limits(memory=4 * 2**30, disk=256 * 2**20, files=5000, processes=256),
+                           budget=25,
                            progress=False, echo=lines.append)
     return out, {r["student"]: r for r in summary.results}, canary, lines, summary
 
@@ -973,6 +998,15 @@ def test_the_kernel_is_not_root_on_the_host(boundary):
     assert seen["uid"] != 0 and seen["euid"] != 0 and seen["caps"] == "0000000000000000", seen
     if os.getuid() == 0:
         assert seen["shadow"] is False and seen["uid"] == 65534
+
+
+def test_the_sandbox_cannot_start_more_processes_than_its_limit(boundary):
+    out, results, *_ = boundary
+    cell = by_grade_id(read_notebook(executed_path(out, "many_processes")), "square")
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    started, refused = (int(w) for w in text.split("STARTED ", 1)[1].split()[0:3:2])
+    assert started < 256 and refused > 0, text
+    assert results["many_processes"]["score"] == 6
 
 
 def test_memory_held_by_many_processes_counts_together(boundary):

@@ -221,14 +221,14 @@ class Watchdog(threading.Thread):
         self.disk_every = max(1, disk_every)
         self.reason = ""
         self.peak = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def run(self) -> None:
         looks = 0
-        while not self._stop.wait(self.interval):
+        while not self._halt.wait(self.interval):
             root = self.pid()
             if not root:
                 continue
