@@ -868,7 +868,7 @@ def greet(name):
 import subprocess, sys, time
 _kids = [subprocess.Popen([sys.executable, "-c",
                            "b = b'x' * (1500 * 2**20); import time; time.sleep(60)"]) for _ in range(3)]
-time.sleep(30)
+time.sleep(15)
 
 def square(x):
     return x * x'''),
@@ -896,7 +896,7 @@ for _i in range(6):
     with open(f"big{_i}.bin", "wb") as _f:
         for _ in range(64):
             _f.write(os.urandom(2**20))
-time.sleep(10)
+time.sleep(4)
 
 def square(x):
     return x * x'''),
@@ -905,7 +905,7 @@ import os, time
 os.makedirs("many", exist_ok=True)
 for _i in range(20_000):
     open(f"many/{_i}", "w").close()
-time.sleep(10)
+time.sleep(4)
 
 def square(x):
     return x * x'''),
@@ -950,7 +950,7 @@ def boundary(tiny, tmp_path_factory):
     notebooks["correct"] = answered(solution)
     for key, name in BOUNDARY_NAMES.items():
         notebooks[name] = answered(solution)
-    for _ in range(5):   # 5 x 9 s, each under the 12 s limit of a cell, over the budget of 25 s
+    for _ in range(4):   # 4 x 9 s, each under the 12 s limit of a cell, over the budget of 25 s
         notebooks["slow_cells"].cells.insert(2, nbformat.v4.new_code_cell("import time\ntime.sleep(9)"))
     _write_submissions(subs, notebooks)
     # not notebooks: a link to the solution, a folder, a pipe, a sparse 64 GiB file
