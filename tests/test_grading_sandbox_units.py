@@ -130,3 +130,13 @@ def test_the_student_side_sees_an_answer_that_uses_the_course_implementation():
         ns["sneaky"](X, C)
     assert any("switched off" in h for h in seen.hits)
     assert sys.getprofile() is None
+
+
+def test_without_a_cgroup_the_grader_says_why(tmp_path, monkeypatch):
+    from course_utils.instructor.grading import watchdog
+
+    monkeypatch.setattr(watchdog, "CGROUP_ROOT", tmp_path / "no-cgroups")
+    group = Cgroups("course-grade-none", 2**30, 64)
+    assert group.dirs == [] and group.procs_files() == [] and group.problem
+    assert not group.out_of_memory()
+    group.remove()   # nothing to remove: no error

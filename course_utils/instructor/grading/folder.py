@@ -30,6 +30,7 @@ from course_utils.instructor.grading.report import (
 )
 from course_utils.instructor.grading.report import console_text
 from course_utils.instructor.grading.sandbox import Limits, SandboxSpec, bwrap_problem
+from course_utils.instructor.grading.watchdog import Cgroups
 from course_utils.instructor.grading.worker import (
     MAX_SUBMISSION,
     RESULT_MARK,
@@ -227,6 +228,12 @@ def grade_folder(
     from course_utils import config
 
     probe.readonly = [Path(config.__file__).resolve().parent, config.data_dir(), config.cache_dir(create=False)]
+    group = Cgroups(f"course-grade-probe-{os.getpid()}", limits.memory if limits else Limits().memory, 64)
+    if group.problem:
+        say(f"note: no cgroup for the sandboxes ({group.problem}): their total memory is held by a "
+            "watchdog that looks every half second, their processes by RLIMIT_NPROC alone. Every "
+            "result says so too.")
+    group.remove()
     if probe.stays_root():
         say("WARNING: STUDENT CODE RUNS AS ROOT. This grader runs as root without a sandbox, and the "
             "unprivileged user nobody cannot read this Python installation, so the kernels keep "
