@@ -23,7 +23,7 @@ def ok(message: str) -> None:
     called the course's own implementation of its exercise: that fails instead)."""
     for wire in _Tripwires.active:
         if wire.hits:
-            raise CheckFailed(_used_message(sorted(wire.hits)[0]))
+            raise CheckFailed(used_message(sorted(wire.hits)[0]))
     print(f"\u2714 {message}")
 
 
@@ -49,28 +49,43 @@ def course_implementation_allowed():
         _ALLOWED.pop()
 
 
-def _used_message(used: str) -> str:
+def used_message(used: str) -> str:
     return (f"your answer uses the course's own implementation of the exercise ({used}). The notebook "
             "falls back on it only while an exercise is unfinished; the grader gives no points for an "
             "answer that calls it, subclasses it or takes its name. Write the exercise yourself.")
 
 
-def course_implementations(module_name: str) -> dict[str, list[tuple[Any, str]]]:
-    """Exercise name -> [(object, "name used module.qualname")]: the course's implementations
-    of a week's exercises (the week's ``_references()`` table and its ``_ALSO_WATCHED``)."""
-    module = sys.modules.get(module_name)
+def implementation_targets(module_name: str) -> dict[str, list[str]]:
+    """Exercise name -> ``["package.module:Qual.name", ...]``: the course's implementations of a
+    week's exercises (the week module's ``_references()`` table and its ``_ALSO_WATCHED``), or {}
+    for a module that has none. The grader sends these names into the sandbox."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return {}
     table = getattr(module, "_references", None)
     if table is None:
         return {}
+    also = getattr(module, "_ALSO_WATCHED", {})
+    return {name: [f"{entry[0].__module__}:{entry[0].__qualname__}", *also.get(name, ())]
+            for name, entry in table().items()}
+
+
+def resolve_implementations(targets: dict[str, list[str]]) -> dict[str, list[tuple[Any, str]]]:
+    """``implementation_targets``' names as objects: exercise -> [(object, "name used module.qualname")]
+    (a name that does not import here is left out)."""
     out: dict[str, list[tuple[Any, str]]] = {}
-    for name, entry in table().items():
-        targets = [entry[0], *getattr(module, "_ALSO_WATCHED", {}).get(name, ())]
-        for target in targets:
-            obj = resolve(target) if isinstance(target, str) else target
+    for name, names in targets.items():
+        for target in names:
+            obj = resolve(target)
             if obj is not None:
-                qual = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
-                out.setdefault(name, []).append((obj, f"{name} used {qual}"))
+                out.setdefault(name, []).append((obj, f"{name} used {str(target).replace(':', '.')}"))
     return out
+
+
+def course_implementations(module_name: str) -> dict[str, list[tuple[Any, str]]]:
+    """Exercise name -> [(object, label)]: the course's implementations of a week's exercises."""
+    return resolve_implementations(implementation_targets(module_name))
 
 
 def resolve(target: str) -> Any:
@@ -184,7 +199,7 @@ def self_check(check: Callable) -> Callable:
         try:
             used = uses_course_implementation(student, implementations)
             if used:
-                raise CheckFailed(_used_message(used))
+                raise CheckFailed(used_message(used))
             watched = {f: label for f, label in implementations.get(getattr(student, "__name__", ""), [])
                        if isinstance(f, types.FunctionType)}
             with _Tripwires(watched, run.__code__):

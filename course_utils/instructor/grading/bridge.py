@@ -104,14 +104,20 @@ class Link:
             raise GraderBridgeError(f"the answer of {label} could not be read as plain data: {exc}") from None
         finally:
             reply.unlink(missing_ok=True)
-        used = result[0].get("delegated") if isinstance(result[0], dict) else None
+        used = self.record(result[0].get("delegated") if isinstance(result[0], dict) else None)
         if used:
-            self.delegated += [str(u)[:300] for u in used[:10] if str(u)[:300] not in self.delegated]
             raise UsedCourseImplementation(
-                f"{label} used the course's own implementation of the exercise "
-                f"({'; '.join(str(u)[:300] for u in used[:3])}): the grader gives no points for it. "
-                "Write the exercise yourself; the course's version is only the notebook's fallback.")
+                f"{label} used the course's own implementation of the exercise ({'; '.join(used[:3])}): "
+                "the grader gives no points for it")
         return result
+
+    def record(self, used: Any) -> list[str]:
+        """Keep what the student's kernel says an answer used of the course's implementations."""
+        if not used:
+            return []
+        found = [str(u)[:300] for u in (used if isinstance(used, list) else [used])[:10]]
+        self.delegated += [u for u in found if u not in self.delegated]
+        return found
 
     def _forward(self, msg: dict) -> None:
         """Print what the student's code printed during a call (capped)."""
@@ -434,8 +440,7 @@ def bind(namespace: dict, names: list[str], timeout: float | None = None,
     unpacker = plain.Unpacker(arrays, handles=lambda u, spec: _decode_handle(link, u, spec))
     for name in names:
         info = reply["names"].get(name, {"kind": "missing"})
-        if info.get("delegated") and str(info["delegated"])[:300] not in link.delegated:
-            link.delegated.append(str(info["delegated"])[:300])
+        link.record(info.get("delegated"))
         kind = info.get("kind")
         if kind == "function":
             namespace[name] = RemoteFunction(link, name, info.get("signature"))

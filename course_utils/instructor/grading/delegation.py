@@ -14,25 +14,11 @@ the instructor keeps; neither is different in kind from copying another student'
 """
 from __future__ import annotations
 
-import importlib
+from course_utils.checks._common import implementation_targets
 
 
 def watched(assignment_name: str) -> dict[str, list[str]]:
     """Exercise name -> ``["module:qualname", ...]``: the course's implementations of it, for
     the assignment ``NN_topic`` (none for an assignment without a week's self-check module)."""
     number = assignment_name[:2]
-    if not number.isdigit():
-        return {}
-    try:
-        module = importlib.import_module(f"course_utils.checks.week{number}")
-    except ImportError:
-        return {}
-    table = getattr(module, "_references", None)
-    if table is None:
-        return {}
-    also = getattr(module, "_ALSO_WATCHED", {})
-    out: dict[str, list[str]] = {}
-    for name, entry in table().items():
-        ref = entry[0]
-        out[name] = [f"{ref.__module__}:{ref.__qualname__}", *also.get(name, ())]
-    return out
+    return implementation_targets(f"course_utils.checks.week{number}") if number.isdigit() else {}

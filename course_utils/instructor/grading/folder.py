@@ -29,7 +29,7 @@ from course_utils.instructor.grading.report import (
     write_grades_csv,
 )
 from course_utils.instructor.grading.report import console_text
-from course_utils.instructor.grading.sandbox import Limits, SandboxSpec, bwrap_problem
+from course_utils.instructor.grading.sandbox import Limits, bwrap_problem, course_readonly, stays_root
 from course_utils.instructor.grading.watchdog import Cgroups
 from course_utils.instructor.grading.worker import (
     MAX_SUBMISSION,
@@ -224,17 +224,7 @@ def grade_folder(
         say("WARNING: NOT SANDBOXED. Student code runs with this user's rights: it can read and "
             f"write what you can. Reason: {problem}. Only resource limits and process-group "
             "clean-up apply. Grade untrusted work with bubblewrap installed, or in a container.")
-    probe = SandboxSpec(work=Path("/"), exchange=Path("/"), use_bwrap=mode == "bwrap")
-    from course_utils import config
-
-    probe.readonly = [Path(config.__file__).resolve().parent, config.data_dir(), config.cache_dir(create=False)]
-    group = Cgroups(f"course-grade-probe-{os.getpid()}", limits.memory if limits else Limits().memory, 64)
-    if group.problem:
-        say(f"note: no cgroup for the sandboxes ({group.problem}): their total memory is held by a "
-            "watchdog that looks every half second, their processes by RLIMIT_NPROC alone. Every "
-            "result says so too.")
-    group.remove()
-    if probe.stays_root():
+    if stays_root(mode == "bwrap", course_readonly()):
         say("WARNING: STUDENT CODE RUNS AS ROOT. This grader runs as root without a sandbox, and the "
             "unprivileged user nobody cannot read this Python installation, so the kernels keep "
             "root's rights: they can read /etc/shadow and write anywhere. Install bubblewrap, or "
@@ -243,6 +233,12 @@ def grade_folder(
     key = signing_key(out_dir)
     timeout = timeout or (DEFAULT_TIMEOUT_FAST if fast else DEFAULT_TIMEOUT_FULL)
     limits = limits or Limits()
+    group = Cgroups(f"course-grade-probe-{os.getpid()}", limits.memory, 64)
+    if group.problem:
+        say(f"note: no cgroup for the sandboxes ({group.problem}): their total memory is held by a "
+            "watchdog that looks every half second, their processes by RLIMIT_NPROC alone. Every "
+            "result says so too.")
+    group.remove()
 
     rejected: list[str] = []
     done = {r["student"]: r for r in load_results(out_dir, key, rejected)}

@@ -418,6 +418,29 @@ def read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return message, arrays
 
 
+class NotARegularFile(ValueError):
+    """What ``open_regular`` found instead of a regular file (a link, a folder, a pipe, ...)."""
+
+
+def open_regular(path: Path) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of ``path`` and its ``fstat``, if it is a regular file: never
+    follows a symbolic link, never blocks on a FIFO (``O_NOFOLLOW | O_NONBLOCK``). Else
+    ``NotARegularFile`` says what it is; other errors (a missing file) are raised as they are.
+    The caller closes the descriptor."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
+            raise NotARegularFile("a symbolic link") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise NotARegularFile("not a regular file (a folder, a pipe or a device)")
+    return fd, info
+
+
 def _too_large(size: int) -> NotPlainData:
     return NotPlainData(f"a message of {size / 2**20:.0f} MiB is larger than the grader accepts")
 
@@ -428,17 +451,11 @@ def _read_file(path: Path) -> np.ndarray:
     They are read into a NumPy buffer: a snapshot the sandbox cannot change while it is parsed, and
     (NumPy asks for large pages) much faster to fill than a ``bytes`` of 100 MB.
     """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK) or os.path.islink(path):
-            raise NotPlainData(f"{path.name} is a symbolic link, not a message") from None
-        raise
+        fd, info = open_regular(path)
+    except NotARegularFile as exc:
+        raise NotPlainData(f"{path.name} is {exc}, not a message") from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotPlainData(f"{path.name} is not a regular file, not a message")
         if info.st_size > MAX_BYTES:
             raise _too_large(info.st_size)
         # one byte more than the size: a file that grew since fstat is refused, not read on and on

@@ -36,6 +36,7 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from course_utils.checks._common import used_message
 from course_utils.instructor.grading.assignment import Assignment, _grade_id, _is_test
 from course_utils.instructor.grading.delegation import watched
 from course_utils.instructor.grading.sandbox import (
@@ -262,7 +263,6 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
     started = time.monotonic()
     deadline = started + budget if budget else None
     connection = spec.exchange / "kernel.json"
-    requests = spec.requests or spec.exchange
     student_km = SandboxedKernelManager(kernel_name="python3", transport="ipc",
                                         ip=str(spec.exchange / "kernel"),
                                         connection_file=str(connection))
@@ -307,7 +307,7 @@ def run_notebook(nb: nbformat.NotebookNode, assignment: Assignment, spec: Sandbo
             try:
                 _start(student, "student's", OUTPUT_CAP_PREAMBLE)
                 with trusted.setup_kernel(cleanup_kc=True):
-                    _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, requests, timeout))
+                    _start(trusted, "trusted", _preamble(assignment, connection, spec.exchange, spec.requests, timeout))
                     _run_cells(nb, assignment, student, trusted, runs, replies, timeout, deadline, watchdog)
             finally:
                 watchdog.stop()
@@ -404,11 +404,8 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout, deadlin
                                   {"used": "__course_bridge__.delegated()"})
             used = _delegated(done)
             if used:
-                runs[index] = CellRun(
-                    "error", clean(f"your answer used the course's own implementation of the exercise "
-                                   f"({'; '.join(used)}): no points for this test. Write it yourself; the "
-                                   "course's version is only the notebook's fallback.", 600),
-                    "UsedCourseImplementation", used)
+                runs[index] = CellRun("error", clean(used_message("; ".join(used)), 600),
+                                      "UsedCourseImplementation", used)
             # a student function that hung during the test: interrupt it, or kill the kernel
             if kernel_answers(student, 5) is None and not _interrupt(student):
                 stopped = f"the notebook's kernel did not answer after the test in {where} and was killed"

@@ -110,38 +110,54 @@ def _python_roots() -> list[Path]:
     return sorted(p for p in roots if p.exists())
 
 
+def course_readonly() -> list[Path]:
+    """What every sandbox reads: the course package, the data folder, the shared checkpoints."""
+    return [Path(config.__file__).resolve().parent, config.data_dir(), config.cache_dir(create=False)]
+
+
+def readable_paths(readonly: list[Path]) -> list[Path]:
+    """Python, the read-only folders, and the targets of links inside them (e.g. a data folder
+    whose files link to a shared copy)."""
+    paths = [*_python_roots(), *readonly]
+    for folder in readonly:
+        paths += _links_inside(Path(folder))
+    return paths
+
+
+def drops_root(use_bwrap: bool, readonly: list[Path]) -> bool:
+    """As root, whether the kernel runs as nobody: always in the sandbox (bubblewrap mounts what it
+    needs, then ``setpriv`` drops); without one only if nobody can read everything the kernel
+    needs on the host (every folder above them searchable by others)."""
+    if os.getuid() != 0:
+        return False
+    return use_bwrap or all(_world_readable(p) for p in readable_paths(readonly))
+
+
+def stays_root(use_bwrap: bool, readonly: list[Path]) -> bool:
+    """The student's kernel would run as root on the host (unsandboxed, Python unreadable to
+    nobody): the grader says so at the start and in every result."""
+    return os.getuid() == 0 and not drops_root(use_bwrap, readonly)
+
+
 @dataclass
 class SandboxSpec:
     work: Path                 # the submission's working copy: writable, the kernel's cwd
     exchange: Path             # connection file, sockets and replies: writable
-    requests: Path | None = None   # where the trusted kernel writes its requests: read-only here
-    cache: Path | None = None  # the kernel's own cache folder: writable
-    home: Path | None = None   # $HOME: writable
-    readonly: list[Path] = field(default_factory=list)   # the package, the data, the shared cache
+    requests: Path             # where the trusted kernel writes its requests: read-only here
+    cache: Path                # the kernel's own cache folder: writable
+    home: Path                 # $HOME: writable
+    readonly: list[Path] = field(default_factory=course_readonly)   # the package, the data, the shared cache
     limits: Limits = field(default_factory=Limits)
     use_bwrap: bool = True
 
     def readable_paths(self) -> list[Path]:
-        """Python, the read-only folders, and the targets of links inside them (e.g. a data
-        folder whose files link to a shared copy)."""
-        paths = [*_python_roots(), *self.readonly]
-        for folder in self.readonly:
-            for path in _links_inside(Path(folder)):
-                paths.append(path)
-        return paths
+        return readable_paths(self.readonly)
 
     def drop_root(self) -> bool:
-        """As root, whether the kernel runs as nobody: always in the sandbox (bubblewrap mounts what
-        it needs, then ``setpriv`` drops); without one only if nobody can read everything the
-        kernel needs on the host (every folder above them searchable by others)."""
-        if os.getuid() != 0:
-            return False
-        return self.use_bwrap or all(_world_readable(p) for p in self.readable_paths())
+        return drops_root(self.use_bwrap, self.readonly)
 
     def stays_root(self) -> bool:
-        """The student's kernel would run as root on the host (unsandboxed, Python unreadable to
-        nobody): the grader says so at the start and in every result."""
-        return os.getuid() == 0 and not self.drop_root()
+        return stays_root(self.use_bwrap, self.readonly)
 
     def command(self, kernel_cmd: list[str], cgroups: list[str] | None = None) -> list[str]:
         drop_root = self.drop_root()
@@ -178,8 +194,7 @@ class SandboxSpec:
                     links.append((real, str(path)))
         for path in self.writable():
             mounts.append((str(path), str(path), False))
-        if self.requests is not None:
-            mounts.append((str(self.requests), str(self.requests), True))
+        mounts.append((str(self.requests), str(self.requests), True))
         made: set[str] = {"/", "/tmp", "/proc", "/dev"}
         bound: list[str] = ["/usr", "/etc", "/proc", "/dev"] + [
             f"/{n}" for n in ("bin", "lib", "lib64", "sbin")
@@ -202,7 +217,7 @@ class SandboxSpec:
         return wrapper + args + _drop_user() + kernel_cmd
 
     def writable(self) -> list[Path]:
-        return [p for p in (self.work, self.exchange, self.cache, self.home) if p is not None]
+        return [self.work, self.exchange, self.cache, self.home]
 
     def prepare_folders(self) -> None:
         """The writable folders, owned by the sandbox's user when the grader is root; the requests
@@ -213,9 +228,8 @@ class SandboxSpec:
             if drop:
                 for sub in [path, *path.rglob("*")]:
                     os.lchown(sub, NOBODY, NOBODY)
-        if self.requests is not None:
-            self.requests.mkdir(parents=True, exist_ok=True)
-            self.requests.chmod(0o755)
+        self.requests.mkdir(parents=True, exist_ok=True)
+        self.requests.chmod(0o755)
 
 
 def _links_inside(folder: Path, depth: int = 3) -> list[Path]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.checks._common import resolve, uses_course_implementation
+from course_utils.checks._common import resolve_implementations, uses_course_implementation
 from course_utils.instructor.grading import plain
 
 _CALLS: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}   # call id -> (leaves, outputs)
@@ -137,15 +137,10 @@ def _watched(watch: dict | None) -> tuple[dict, dict]:
     key = json.dumps(watch, sort_keys=True)
     if key in _WATCHED:
         return _WATCHED[key]
+    implementations = resolve_implementations({str(k): [str(t) for t in v] for k, v in watch.items()})
     codes: dict = {}
-    implementations: dict = {}
-    for name, targets in watch.items():
-        for target in targets:
-            obj = resolve(str(target))
-            if obj is None:
-                continue
-            label = f"{name} used {str(target).replace(':', '.')}"
-            implementations.setdefault(name, []).append((obj, label))
+    for entries in implementations.values():
+        for obj, label in entries:
             functions = [getattr(v, "__func__", v) for v in vars(obj).values()] if isinstance(obj, type) else [obj]
             for fn in functions:
                 code = getattr(inspect.unwrap(fn) if callable(fn) else fn, "__code__", None)

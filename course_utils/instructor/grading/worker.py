@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from course_utils.instructor.grading.assignment import (
     assignment_from_notebook,
     prepare,
 )
+from course_utils.instructor.grading.plain import NotARegularFile, open_regular
 from course_utils.instructor.grading.runner import CellRun, clean, run_notebook
 from course_utils.instructor.grading.sandbox import Limits, SandboxSpec, link_cache
 
@@ -51,15 +51,12 @@ def read_regular_file(path: Path, limit: int) -> bytes:
     of at most ``limit`` bytes; else SubmissionProblem says what it is. Never follows a link,
     never blocks on a FIFO, never reads more than ``limit + 1`` bytes."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd, info = open_regular(path)
+    except NotARegularFile as exc:
+        raise SubmissionProblem(f"{exc}, not a notebook file: submit the notebook itself") from None
     except OSError as exc:
-        if os.path.islink(path):
-            raise SubmissionProblem("a symbolic link, not a notebook file: submit the notebook itself") from None
         raise SubmissionProblem(f"could not be opened ({exc.strerror})") from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise SubmissionProblem("not a regular file (a folder, a pipe or a device): submit the notebook itself")
         if info.st_size > limit:
             raise SubmissionProblem(f"{info.st_size / 2**20:.0f} MiB, larger than the grader accepts "
                                     f"({limit / 2**20:.0f} MiB; clear the notebook's outputs and submit again)")
@@ -183,9 +180,7 @@ def grade(job: dict) -> dict[str, Any]:
             spec = SandboxSpec(work=root / "work", exchange=root / "x", requests=root / "requests",
                                cache=root / "cache", home=root / "home", limits=Limits(**job["limits"]),
                                use_bwrap=job["sandbox"] == "bwrap")
-            shared_cache = config.cache_dir(create=False)
-            spec.readonly = [Path(config.__file__).resolve().parent, config.data_dir(), shared_cache]
-            link_cache(shared_cache, spec.cache)
+            link_cache(config.cache_dir(create=False), spec.cache)
             spec.work.mkdir(parents=True)
             (spec.work / "submission.ipynb").write_bytes(data)   # a copy; the original is never touched
             fonts = job.get("font_cache")
