@@ -90,12 +90,17 @@ def summary_line(result: dict) -> str:
     return line
 
 
-def _set_pdeathsig() -> None:
-    """In a worker, before exec: die with the grader (SIGKILL when the parent goes)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+def _die_with(parent: int):
+    """For a worker, run before exec: SIGKILL when the grader (``parent``) goes. If the grader
+    died between the fork and this call, no signal would come: the worker then exits at once."""
+    def preexec() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent:
+            os._exit(1)
+    return preexec
 
 
 def _font_cache(folder: Path) -> Path:
@@ -126,10 +131,11 @@ class _Worker:
     def __init__(self, path: Path, job: dict, attempt: int, deadline: float) -> None:
         self.path, self.job, self.attempt = path, job, attempt
         self.out = tempfile.TemporaryFile()
+        self.err = tempfile.TemporaryFile()   # the worker's own (trusted) errors; the kernels' go nowhere
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "course_utils.instructor.grading.worker"],
-            stdin=subprocess.PIPE, stdout=self.out, stderr=subprocess.DEVNULL,
-            preexec_fn=_set_pdeathsig, start_new_session=False,
+            stdin=subprocess.PIPE, stdout=self.out, stderr=self.err,
+            preexec_fn=_die_with(os.getpid()), start_new_session=False,
         )
         self.proc.stdin.write(json.dumps(job).encode("utf-8"))
         self.proc.stdin.close()
@@ -148,7 +154,19 @@ class _Worker:
                     break
         code = self.proc.returncode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return None, f"the grading process died ({how})"
+        return None, f"the grading process died ({how}{self._last_error()})"
+
+    def _last_error(self) -> str:
+        """The end of what the worker wrote to stderr (a traceback), as one escaped line."""
+        try:
+            size = self.err.seek(0, os.SEEK_END)
+            self.err.seek(max(0, size - 2000))
+            tail = self.err.read(2000).decode("utf-8", errors="replace")
+            self.err.close()
+        except (OSError, ValueError):
+            return ""
+        lines = [line.strip() for line in tail.splitlines() if line.strip()]
+        return f"; it said: {console_text(' | '.join(lines[-3:]), 400)}" if lines else ""
 
     def kill(self) -> None:
         try:

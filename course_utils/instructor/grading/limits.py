@@ -58,6 +58,8 @@ def main(argv: list) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the grader's process group kill remains
         pass
+    if settings.get("parent") and os.getppid() != settings["parent"]:
+        sys.exit(1)   # the worker died before the signal was armed: none would come
     os.execvp(command[0], command)
 
 

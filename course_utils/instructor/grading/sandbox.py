@@ -56,9 +56,10 @@ class Limits:
     files: int = 20_000            # files and folders they may hold
 
     def as_json(self, drop_root: bool) -> str:
+        """Settings for ``limits.py``, which this process starts (its ``parent``)."""
         return json.dumps({"memory": self.memory, "cpu": self.cpu, "processes": self.processes,
                            "file_size": self.file_size, "open_files": self.open_files,
-                           "drop_root": drop_root})
+                           "drop_root": drop_root, "parent": os.getpid()})
 
 
 @lru_cache(maxsize=1)
