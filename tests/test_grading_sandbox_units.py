@@ -140,3 +140,35 @@ def test_without_a_cgroup_the_grader_says_why(tmp_path, monkeypatch):
     assert group.dirs == [] and group.procs_files() == [] and group.problem
     assert not group.out_of_memory()
     group.remove()   # nothing to remove: no error
+
+
+def test_a_student_cell_that_breaks_the_kernel_protocol_fails_that_cell_not_the_grader():
+    """Anything but a timeout or a dead kernel while a student's cell runs (a wedged channel, a
+    kernel killed mid-reply) is that cell's failure: the later cells are not run, and grading
+    goes on to its result instead of ending in a grader error."""
+    import nbformat
+
+    from course_utils.instructor.grading.runner import _run_cells
+
+    class Broken:
+        timeout = 10
+        code_cells_executed = 0
+
+        def reset_output_counts(self):
+            pass
+
+        def execute_cell(self, cell, index, execution_count=None):
+            raise RuntimeError("Kernel didn't respond to the shell channel")
+
+    class Assignment:
+        name = "xx_none"
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("y = 2")])
+    from course_utils.instructor.grading.runner import CellRun
+
+    runs = [CellRun("not run", "") for _ in nb.cells]
+    _run_cells(nb, Assignment(), Broken(), Broken(), runs, {}, timeout=10)
+    assert runs[0].status == "died" and "lost the notebook's kernel in cell 1" in runs[0].reason, runs[0]
+    assert "RuntimeError" in runs[0].reason
+    assert runs[1].status == "not run" and "lost the notebook's kernel" in runs[1].reason, runs[1]
+    assert nb.cells[0].outputs[-1]["ename"] == "KernelLost"

@@ -390,6 +390,15 @@ def _run_cells(nb, assignment, student, trusted, runs, replies, timeout, deadlin
             runs[index] = CellRun("died", reason)
             stopped = f"the kernel died in {where} ({why})"
             continue
+        except Exception as exc:   # the student's kernel broke its protocol (killed, flooded, wedged)
+            if test is not None:
+                raise              # a test cell runs in the trusted kernel: a failure there is the grader's
+            why = watchdog.reason if watchdog is not None and watchdog.reason else f"{type(exc).__name__}: {clean(exc, 200)}"
+            reason = f"the grader lost the notebook's kernel in {where} ({why})"
+            cell.outputs.append(nbformat.v4.new_output("error", ename="KernelLost", evalue=reason, traceback=[]))
+            runs[index] = CellRun("died", reason)
+            stopped = reason
+            continue
         content = replies.get(index, {}).get("content", {})
         if content.get("status") == "error":
             ename, evalue = content.get("ename", "Error"), content.get("evalue", "")
