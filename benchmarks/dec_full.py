@@ -27,12 +27,14 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from course_utils import config, data
+from course_utils import config, data, settings
 from course_utils.metrics import evaluate, format_metrics
 from course_utils.models.dec import (DEC, DEC_DA_RECIPE, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans,
                                      make_dec_optimizer, train_dec)
 from course_utils.train import AE_RECIPES, pretrained_autoencoder
 
+#: Week 04's full mode (the notebook's parameters cell reads the same).
+FULL = settings.week("04", "full")
 METHODS = ("k-means (pixels)", "AE + k-means", "DEC", "IDEC", "DEC-DA")
 #: (name, recipe, keep the decoder) of the clustering phases, all from the same AE + k-means start
 PHASES = (("DEC", DEC_RECIPE, False), ("IDEC", IDEC_RECIPE, True), ("DEC-DA", DEC_DA_RECIPE, False))
@@ -65,7 +67,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
 
         history = train_dec(model, X, gamma=recipe["gamma"], optimizer=make_dec_optimizer(model, recipe),
                             batch_size=recipe["batch_size"], tol=recipe["tol"],
-                            max_iter=getattr(args, "max_iter", None) or recipe["max_iter"],
+                            max_iter=getattr(args, "max_iter", None) or FULL["DA_MAX_ITER" if name == "DEC-DA" else "MAX_ITER"],
                             update_interval=args.update_interval, seed=seed, callbacks=[report], progress=False,
                             desc=f"{name} seed {seed}", augment=recipe.get("augment"))
         result = evaluate(y, model.predict(X))
@@ -77,24 +79,35 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The options; each setting of week 04 defaults to its full-mode value (``FULL``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--split", default="test", choices=["test", "train", "all"])
-    parser.add_argument("--recipe", default="bce-aug", choices=sorted(AE_RECIPES))
-    parser.add_argument("--ae-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(settings.RESULTS["seeds"].full))
+    parser.add_argument("--split", default=FULL["MNIST_SPLIT"], choices=["test", "train", "all"])
+    parser.add_argument("--recipe", default=FULL["AE_RECIPE"], choices=sorted(AE_RECIPES))
+    parser.add_argument("--ae-epochs", type=int, default=FULL["AE_EPOCHS"], help="default: the recipe's")
     parser.add_argument("--update-interval", type=int, default=0,
                         help="iterations between target updates (default 0: one pass over the data; "
                              "DEC-keras uses 140 on the 70,000 MNIST images)")
-    parser.add_argument("--max-iter", type=int, default=None, help="default: the recipes' (20,000)")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help=f"default: week 04's ({FULL['MAX_ITER']:,}; DEC-DA {FULL['DA_MAX_ITER']:,})")
     parser.add_argument("--every", type=int, default=10, help="score every this many target updates")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     args.ae_epochs = args.ae_epochs or AE_RECIPES[args.recipe]["epochs"]
     args.update_interval = args.update_interval or None
     torch.set_num_threads(args.threads)
-    X, y = data.load_mnist(args.split)
+    try:
+        X, y = data.load_mnist(args.split)
+    except data.DatasetNotFoundError as err:   # as the notebook: only the test split on this machine
+        print(f"MNIST split {args.split!r} not available ({type(err).__name__}); using the test split.")
+        args.split = "test"
+        X, y = data.load_mnist(args.split)
     y = y.numpy()
     print(f"MNIST {args.split}: {len(X)} images | {config.describe()} | torch threads {args.threads}", flush=True)
     t0 = time.perf_counter()

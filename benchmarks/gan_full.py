@@ -26,15 +26,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from course_utils import config, data, metrics, train  # noqa: E402
+from course_utils import config, data, metrics, settings, train  # noqa: E402
 from course_utils.models import gan  # noqa: E402
 
 #: The notebook's full-mode settings (solutions/05_gan_clustering.ipynb, first code cell).
-FULL = dict(arch="conv", noise_dim=62, batch_size=64, gan_epochs=5, catgan_epochs=10, infogan_epochs=10,
-            hidden=(500, 500, 2000), latent_dim=10, ae_recipe="bce-aug", gmm_kmeans_restarts=10, dac_epochs=10,
-            dac_batch=100, aae_clusters=16, aae_hidden=(1000, 1000), aae_epochs=30, aae_batch=100)
+#: Week 05's full mode, from ``course_utils/settings.py`` (the notebook's parameters cell and
+#: ``course results --full`` read the same values).
+_W = settings.week("05", "full")
+FULL = {**settings.results_settings("full")["gan"], "hidden": _W["HIDDEN"], "latent_dim": _W["LATENT_DIM"],
+        "ae_recipe": _W["AE_RECIPE"], "gmm_kmeans_restarts": _W["GMM_KMEANS_RESTARTS"],
+        "aae_clusters": _W["AAE_CLUSTERS"]}
 METHODS = {"gan": ("gan", 10), "catgan10": ("catgan", 10), "catgan20": ("catgan", 20), "infogan": ("infogan", 10),
-           "dac": ("dac", 10), "aae16": ("aae", 16)}
+           "dac": ("dac", 10), "aae16": ("aae", FULL["aae_clusters"])}
 
 
 def spec_for(key: str, X: torch.Tensor, seed: int, ae=None) -> tuple[dict, int]:
@@ -53,13 +56,22 @@ def spec_for(key: str, X: torch.Tensor, seed: int, ae=None) -> tuple[dict, int]:
     return spec, k
 
 
-def main() -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=list(settings.RESULTS["seeds"].full))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--split", default="test", choices=["test", "train", "all"])
-    args = p.parse_args()
-    X, y = data.load_mnist(split=args.split)
+    p.add_argument("--split", default=_W["MNIST_SPLIT"], choices=["test", "train", "all"])
+    return p
+
+
+def main() -> int:
+    args = parser().parse_args()
+    try:
+        X, y = data.load_mnist(split=args.split)
+    except data.DatasetNotFoundError as err:   # as the notebook: only the test split on this machine
+        print(f"MNIST split {args.split!r} not available ({type(err).__name__}); using the test split.")
+        args.split = "test"
+        X, y = data.load_mnist(split=args.split)
     y = y.numpy()
     print(f"MNIST {args.split!r}: {len(X)} images | {config.describe()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")

@@ -5,7 +5,7 @@ Usage (from the repository root)::
     OMP_NUM_THREADS=1 COURSE_DATA_DIR=../shared/data python benchmarks/nonparametric_full.py --seeds 0 1 2
 
 For every seed it runs what ``solutions/06_nonparametric.ipynb`` runs in full mode, with the same
-functions and settings (``nmmc.WEEK06_FULL``, ``nmmc.NMMC_DEFAULTS``, ``nmmc.DP_MEANS_LAM``): MNIST
+functions and settings (``settings.week("06", "full")``, which holds NMMC's and DP-means' defaults too): MNIST
 (the training files too where they exist, else the 10,000 test images), the last 1,000 images held
 out from the DBN; a 784-500-250-50 DBN trained greedily with CD-1 (30 epochs per layer, learning
 rate 0.1, batch 100); k-means (10 restarts, k = 10) on the pixels and on the standardised codes; the
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from course_utils import config, data
+from course_utils import config, data, settings
 from course_utils.metrics import evaluate, format_metrics
 from course_utils.models import dbn as dbn_lib
 from course_utils.models import nmmc
@@ -49,12 +49,13 @@ def run_seed(X: torch.Tensor, y: np.ndarray, X_val: torch.Tensor, seed: int, ful
     config.seed_everything(seed)
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    dbn = dbn_lib.DBN(full["dbn_sizes"])
-    dbn_lib.pretrain_dbn(dbn, X, epochs=full["rbm_epochs"], X_val=X_val, seed=seed, lr=0.1, batch_size=100)
+    dbn = dbn_lib.DBN(full["DBN_SIZES"])
+    dbn_lib.pretrain_dbn(dbn, X, epochs=full["RBM_EPOCHS"], X_val=X_val, seed=seed, lr=full["RBM_LR"],
+                           batch_size=full["RBM_BATCH"])
     t_dbn = time.perf_counter() - t0
     H = dbn.transform(X).double().numpy()
     Z, mean, scale = nmmc.standardize_codes(H)
-    print(f"seed {seed}: DBN {full['dbn_sizes']} in {t_dbn:.0f} s", flush=True)
+    print(f"seed {seed}: DBN {full['DBN_SIZES']} in {t_dbn:.0f} s", flush=True)
 
     def record(name: str, labels: np.ndarray, k: int, seconds: float) -> None:
         out[name] = {"k": int(k), **evaluate(y, labels, majority=True), "seconds": seconds}
@@ -67,7 +68,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, X_val: torch.Tensor, seed: int, ful
     km = KMeans(10, n_init=10, random_state=seed).fit(Z)
     record("k-means, DBN codes (k = 10)", km.labels_, 10, time.perf_counter() - t0)
     t0 = time.perf_counter()
-    labels, k = nmmc.dp_gmm(Z, 1.0, truncation=30, seed=seed)
+    labels, k = nmmc.dp_gmm(Z, full["DP_CONCENTRATION"], truncation=full["DP_TRUNCATION"], seed=seed)
     record("DP-GMM", labels, k, time.perf_counter() - t0)
     t0 = time.perf_counter()
     labels, centers = nmmc.dp_means(Z, nmmc.DP_MEANS_LAM, seed=seed)
@@ -80,7 +81,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, X_val: torch.Tensor, seed: int, ful
     t0 = time.perf_counter()
     encoder = dbn.encoder()
     torch.manual_seed(seed)
-    nmmc.finetune_encoder(encoder, X, model.labels, model.W, mean, scale, epochs=full["ft_epochs"],
+    nmmc.finetune_encoder(encoder, X, model.labels, model.W, mean, scale, epochs=full["FT_EPOCHS"],
                           lr=nmmc.FINETUNE_DEFAULTS["lr"], margin=nmmc.FINETUNE_DEFAULTS["margin"], seed=seed)
     with torch.no_grad():
         Z_ft, _, _ = nmmc.standardize_codes(encoder(X).double().numpy())
@@ -95,15 +96,19 @@ def run_seed(X: torch.Tensor, y: np.ndarray, X_val: torch.Tensor, seed: int, ful
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(settings.RESULTS["seeds"].full))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the results to this file")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
-    full = nmmc.WEEK06_FULL
-    X, y, X_val, split = load(full["split"], full["n_heldout"])
+    full = settings.week("06", "full")   # the notebook's full mode, from the one place it is written
+    X, y, X_val, split = load(full["MNIST_SPLIT"], full["N_HELDOUT"])
     print(f"MNIST {split}: {len(X)} images clustered, {len(X_val)} held out", flush=True)
     per_seed = {}
     t_all = time.perf_counter()

@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 COURSE_DATA_DIR=../shared/data python benchmarks/prednet_full.py --models L_0 --seed 0
 
-Trains each model with ``train.train_predictor`` and the settings of ``prednet.WEEK07_FULL``
+Trains each model with ``train.train_predictor`` and week 07's full-mode settings (``settings.video("full")``)
 (teacher-forced next-frame training on 10-frame clips, then extrapolation fine-tuning on 20-frame
 clips; PredNet on squared error units, or with "-L1" on the paper's), on sequences made by
 ``data.moving_mnist_clips`` from MNIST test digits 0-7,999; scores it on sequences from digits
@@ -21,11 +21,11 @@ import time
 import numpy as np
 import torch
 
-from course_utils import config, data, metrics, train
+from course_utils import config, data, metrics, settings, train
 from course_utils.models import prednet as pn
 
 
-#: The models: PredNet with the full-mode error units (``WEEK07_FULL["error_power"]``, squared) and
+#: The models: PredNet with the full-mode error units (``settings.video("full")["error_power"]``, squared) and
 #: the paper's losses' layer weights; the same with the paper's mean absolute error units ("-L1":
 #: these predict black frames at 64x64); the ConvLSTM ablation on the squared error of its frames.
 LOSS = {"L_0": "L_0", "L_all": "L_all", "L_0-L1": "L_0", "L_all-L1": "L_all", "ConvLSTM": "MSE"}
@@ -55,13 +55,17 @@ def summary(scores: dict) -> dict:
             for mode, s in scores.items()}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["L_0", "L_all", "ConvLSTM"], choices=sorted(LOSS))
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=settings.WEEKS["07"]["SEED"])
     ap.add_argument("--json", default=None)
-    args = ap.parse_args()
-    full = pn.WEEK07_FULL
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
+    full = settings.video("full")   # the notebook's full mode, from the one place it is written
     config.seed_everything(args.seed)
     t0 = time.perf_counter()
     train_clips = data.moving_mnist_clips(full["n_train"], "train", full["resolution"], seed=args.seed)

@@ -3,13 +3,18 @@
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 COURSE_DATA_DIR=../shared/data python benchmarks/vade_full.py \
-        --seeds 0 1 2 --split test --ae-recipe dec-keras-aug --epochs 100
+        --seeds 0 1 2
+
+Every option that is a setting of week 03 defaults to that notebook's full mode, read from
+``course_utils/settings.py`` (the one place it is written): recipe ``bce-aug``, 30 VaDE epochs
+from lr 2e-4, 10 k-means restarts for the mixture, MNIST ``all`` (the test split where the
+training files are missing).
 
 For every seed: the autoencoder from the shared cached step ``train.pretrained_autoencoder``
 (the seed is part of its key), ``GaussianMixture(10, 'diag')`` on its latent means (AE+GMM, the
 baseline), then VaDE (``course_utils.models.vade``) initialised from both and trained with the
-reference's recipe (Adam eps 1e-4 on network and mixture, lr 2e-3 x0.9 every 10 epochs, floor
-2e-4, batch 100) for ``--epochs`` epochs. Clusters are ``argmax gamma`` at ``z = mu(x)``; prints
+reference's recipe (Adam eps 1e-4 on network and mixture, decay x0.9 every 10 epochs, batch 100)
+from ``--lr`` for ``--epochs`` epochs. Clusters are ``argmax gamma`` at ``z = mu(x)``; prints
 ACC / NMI / ARI per seed, their mean and standard deviation, and the wall time. Trained models are
 cached in ``COURSE_CACHE_DIR``, so a rerun only scores.
 """
@@ -22,11 +27,14 @@ import time
 import numpy as np
 import torch
 
-from course_utils import config, data
+from course_utils import config, data, settings
 from course_utils.metrics import evaluate, format_metrics
 from course_utils.models.vade import (VADE_RECIPE, VaDE, init_from_autoencoder, init_gmm_from_latent,
                                       make_optimizer, step_decay_callback, vade_objective)
 from course_utils.train import AE_RECIPES, cached, encode_dataset, fingerprint, fit, pretrained_autoencoder
+
+#: Week 03's full mode (the notebook's parameters cell reads the same).
+FULL = settings.week("03", "full")
 
 
 def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace) -> dict:
@@ -46,7 +54,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
     baseline: dict = {}
 
     def build() -> VaDE:
-        return VaDE(X.shape[1], (500, 500, 2000), 10, 10)
+        return VaDE(X.shape[1], FULL["HIDDEN"], FULL["LATENT_DIM"], FULL["N_CLUSTERS"])
 
     def train(model: VaDE) -> dict:
         init_from_autoencoder(model, ae, logit_scale=args.logit_scale or None, logvar_init=logvar_init)
@@ -77,33 +85,45 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
     return result
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The options; each setting of week 03 defaults to its full-mode value (``FULL``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--split", default="test", choices=["test", "train", "all"])
-    parser.add_argument("--ae-recipe", default="adam", choices=sorted(AE_RECIPES),
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(settings.RESULTS["seeds"].full))
+    parser.add_argument("--split", default=FULL["MNIST_SPLIT"], choices=["test", "train", "all"])
+    parser.add_argument("--ae-recipe", default=FULL["AE_RECIPE"], choices=sorted(AE_RECIPES),
                         help="autoencoder pretraining recipe (course_utils.train.AE_RECIPES)")
-    parser.add_argument("--ae-epochs", type=int, default=None, help="default: the recipe's")
-    parser.add_argument("--ae-batch", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--ae-epochs", type=int, default=FULL["AE_EPOCHS"], help="default: the recipe's")
+    parser.add_argument("--ae-batch", type=int, default=settings.SHARED_AE["AE_BATCH"].full,
+                        help="default: the recipe's")
     parser.add_argument("--ae-lr", type=float, default=None, help="default: the recipe's")
-    parser.add_argument("--epochs", type=int, default=100, help=f"VaDE epochs (reference: {VADE_RECIPE['epochs']})")
+    parser.add_argument("--epochs", type=int, default=FULL["VADE_EPOCHS"],
+                        help=f"VaDE epochs (reference: {VADE_RECIPE['epochs']})")
     parser.add_argument("--every", type=int, default=10, help="score every this many epochs")
-    parser.add_argument("--lr", type=float, default=VADE_RECIPE["lr"],
+    parser.add_argument("--lr", type=float, default=FULL["VADE_LR"],
                         help=f"VaDE's starting learning rate (reference: {VADE_RECIPE['lr']})")
-    parser.add_argument("--gmm-kmeans-restarts", type=int, default=0,
+    parser.add_argument("--gmm-kmeans-restarts", type=int, default=FULL["GMM_KMEANS_RESTARTS"],
                         help="start the GMM's EM from the best of this many k-means runs (0: sklearn's default)")
     parser.add_argument("--sigma-frac", type=float, default=0.1,
                         help="sigma~ starts at this fraction of the latent spread")
     parser.add_argument("--logit-scale", type=float, default=0.0,
                         help="rescale the decoder's last layer to logits s*(x_hat - 1/2); 0: copy it as is")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     recipe = AE_RECIPES[args.ae_recipe]
     args.ae_epochs = args.ae_epochs or recipe["epochs"]
     args.ae_batch = args.ae_batch or recipe["batch_size"]
     args.ae_lr = args.ae_lr or recipe["lr"]
     torch.set_num_threads(args.threads)
-    X, y = data.load_mnist(args.split)
+    try:
+        X, y = data.load_mnist(args.split)
+    except data.DatasetNotFoundError as err:   # as the notebook: only the test split on this machine
+        print(f"MNIST split {args.split!r} not available ({type(err).__name__}); using the test split.")
+        args.split = "test"
+        X, y = data.load_mnist(args.split)
     y = y.numpy()
     print(f"MNIST {args.split}: {len(X)} images | {config.describe()} | torch threads {args.threads}", flush=True)
     t0 = time.perf_counter()

@@ -168,8 +168,15 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"merged {n} shard file(s) into {_rel(path)} and {_rel(out / results.MD_NAME)}")
             return 0
         shard = results.parse_shard(args.shard)
+        if args.ship and (args.full or shard or args.methods or args.seeds or args.split not in (None, "test")):
+            raise results.ResultsError("--ship copies the whole fast-mode grid: leave out --full, --shard, "
+                                       "--methods, --seeds and --split.")
         if args.jobs > 1:
-            return _results_jobs(args, out)
+            code = _results_jobs(args, out)
+            if code == 0 and args.ship:
+                print(f"shipped the fast-mode grid into {_rel(results.ship(out))} (commit it: the summary notebook "
+                      "shows it)")
+            return code
         summary = results.run(args.methods, args.seeds, full=args.full, split=args.split, device=args.device,
                               out=out, rerun=args.rerun, shard=shard, progress=not args.no_progress)
     except results.ResultsError as exc:
@@ -182,6 +189,13 @@ def cmd_results(args: argparse.Namespace) -> int:
     print(f"{len(summary['ran'])} runs done, {len(summary['failed'])} failed, {len(summary['skipped'])} skipped "
           f"(already in the file). Results: {_rel(summary['csv'])}"
           + (f" and {_rel(summary['md'])}" if summary["md"] else " (merge the shards with `course results --merge`)"))
+    if args.ship and not summary["failed"]:
+        try:
+            dest = results.ship(out)
+        except results.ResultsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"shipped the fast-mode grid into {_rel(dest)} (commit it: the summary notebook shows it)")
     return 1 if summary["failed"] else 0
 
 
@@ -259,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--jobs", type=int, default=1, help="run the grid in this many processes here, then merge")
     grid.add_argument("--list", action="store_true", help="list the methods and groups")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--ship", action="store_true",
+                   help="then copy the fast-mode grid into course_utils/fast_results/, which the summary notebook "
+                        "shows when results/ has none (instructors, after a change to a method)")
     p.set_defaults(func=cmd_results)
 
     if importlib.util.find_spec("course_utils.instructor") is None:  # the student bundle

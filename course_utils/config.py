@@ -40,11 +40,17 @@ def is_fast() -> bool:
     return _env_flag("COURSE_FAST")
 
 
-def pick(fast: T, full: T) -> T:
-    """Choose a size for the current mode: ``N = pick(fast=2000, full=10000)``.
+def mode() -> str:
+    """``"fast"`` or ``"full"``, from ``COURSE_FAST``: what a notebook's parameters cell passes to
+    ``settings.week`` (the library itself takes the mode as a value, never from the environment)."""
+    return "fast" if is_fast() else "full"
 
-    Notebooks read every size (samples, epochs, widths) through this function in their
-    parameters cell, so fast mode and full mode run the same code.
+
+def pick(fast: T, full: T) -> T:
+    """Choose a value for the current mode: ``N = pick(fast=2000, full=10000)``.
+
+    The course's own settings live in ``settings.py`` (``settings.week``); this is for a value of
+    your own, in a copy of a notebook or a script.
     """
     return fast if is_fast() else full
 
@@ -114,7 +120,7 @@ def get_device(prefer: str | None = None):
     return torch.device(wanted)
 
 
-def seed_everything(seed: int, deterministic: bool = True) -> None:
+def seed_everything(seed: int, deterministic: bool = True, mode: str | None = None) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA); optionally ask torch for deterministic kernels.
 
     ``deterministic=True`` sets ``torch.use_deterministic_algorithms(True, warn_only=True)`` and
@@ -122,7 +128,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     mode it also pins torch to one CPU thread: a matrix product split over 2 or 8 threads adds
     its terms in another order, the last bits differ, and over a few hundred training steps that
     moves a printed accuracy by a few thousandths; with one thread the fast-mode outputs (which
-    CI compares) are the same on any core count. Full mode keeps all threads.
+    CI compares) are the same on any core count. Full mode keeps all threads. ``mode`` (``"fast"``
+    or ``"full"``) is the caller's; a notebook leaves it out and gets ``mode()``, from the environment.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
@@ -136,7 +143,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
-    if deterministic and is_fast():
+    fast = is_fast() if mode is None else mode == "fast"
+    if deterministic and fast:
         torch.set_num_threads(1)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -36,45 +36,22 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from course_utils import config
+from course_utils import settings as course_settings
 
 #: The default output folder (``--out``), relative to the repository root.
 DEFAULT_OUT = config.REPO_ROOT / "results"
 CSV_NAME = "results.csv"
 MD_NAME = "RESULTS.md"
 SHARD_DIR = "shards"
+#: The fast-mode grid as ``course results`` made it, shipped with the course: the summary notebook
+#: shows it when ``results/`` has no fast-mode rows of its own (CI does; so does a student who has
+#: not run the grid). ``course results --ship`` remakes it; ``tests/test_results.py`` reruns seed 0
+#: of every method and compares.
+SHIPPED = Path(__file__).with_name("fast_results")
 
-#: Each week's settings, as its notebook's parameters cell has them for the mode (fast / full).
-#: Weeks 03-05 share the autoencoder pretraining, so ``ae`` is one entry.
-SETTINGS: dict[str, dict[str, Any]] = {
-    "fast": {
-        "split": "test", "n": 2000, "seeds": (0, 1),
-        "ae": {"hidden": (256, 256, 1024), "latent_dim": 10, "recipe": "adam", "epochs": 30, "batch_size": 64},
-        "gmm_kmeans_restarts": 0, "kmeans_restarts": 3,
-        "vae": {"epochs": 30},
-        "vade": {"epochs": 25, "lr": 2e-3, "scratch_epochs": 25},
-        "dec": {"max_iter": 2000, "da_max_iter": 800},
-        "gan": {"arch": "mlp", "noise_dim": 8, "batch_size": 64, "gan_epochs": 6, "catgan_epochs": 8,
-                "infogan_epochs": 12, "dac_epochs": 6, "dac_batch": 100, "aae_hidden": (512, 512),
-                "aae_epochs": 12, "aae_batch": 100},
-        "dbn": {"sizes": (784, 256, 128, 50), "rbm_epochs": 5, "ft_epochs": 5},
-        "video": {"resolution": 32, "n_train": 500, "n_test": 100, "a_channels": (1, 16, 32), "error_power": 1,
-                  "convlstm_hidden": (16, 16), "steps": 100, "lr_drop_at": None, "extrap_steps": 10},
-    },
-    "full": {
-        "split": "test", "n": None, "seeds": (0, 1, 2),
-        "ae": {"hidden": (500, 500, 2000), "latent_dim": 10, "recipe": "bce-aug", "epochs": None, "batch_size": None},
-        "gmm_kmeans_restarts": 10, "kmeans_restarts": 10,
-        "vae": {"epochs": 100},
-        "vade": {"epochs": 30, "lr": 2e-4, "scratch_epochs": 30},
-        "dec": {"max_iter": 20000, "da_max_iter": 20000},
-        "gan": {"arch": "conv", "noise_dim": 62, "batch_size": 64, "gan_epochs": 5, "catgan_epochs": 10,
-                "infogan_epochs": 10, "dac_epochs": 10, "dac_batch": 100, "aae_hidden": (1000, 1000),
-                "aae_epochs": 30, "aae_batch": 100},
-        "dbn": {"sizes": (784, 500, 250, 50), "rbm_epochs": 30, "ft_epochs": 10},
-        "video": {"resolution": 64, "n_train": 2000, "n_test": 300, "a_channels": (1, 16, 32, 64), "error_power": 2,
-                  "convlstm_hidden": (32, 32), "steps": 600, "lr_drop_at": 480, "extrap_steps": 60},
-    },
-}
+#: The grid's settings per mode (fast / full): the weeks' own, read from ``settings.py`` (the one
+#: place they are written), so that each run here is the week's notebook's run.
+SETTINGS: dict[str, dict[str, Any]] = {mode: course_settings.results_settings(mode) for mode in course_settings.MODES}
 
 #: The k of the "choosing k" sweep (k-means on the autoencoder's codes, and VaDE), besides 10.
 K_SWEEP = (5, 15, 20)
@@ -221,7 +198,7 @@ class Context:
 
             X, _ = self.data()
             a = self.s["ae"]
-            config.seed_everything(self.seed)
+            config.seed_everything(self.seed, mode=self.mode)
             with _CacheWatch() as watch:
                 if kind == "ae":
                     model = train.pretrained_autoencoder(X, latent_dim=a["latent_dim"], hidden=a["hidden"],
@@ -250,7 +227,7 @@ class Context:
 
             X, _ = self.data()
             d = self.s["dbn"]
-            config.seed_everything(self.seed)
+            config.seed_everything(self.seed, mode=self.mode)
             t0 = time.perf_counter()
             torch.manual_seed(self.seed)
             net = dbn_lib.DBN(d["sizes"])
@@ -534,8 +511,8 @@ def _run_video(method: Method, ctx: Context) -> dict[str, Any]:
     from course_utils.models import prednet as pn
 
     train_clips, test_clips = ctx.video()
-    v, full = ctx.s["video"], pn.WEEK07_FULL
-    n_in = full["n_in"]
+    v = ctx.s["video"]
+    n_in = v["n_in"]
     if method.id in _BASELINE:
         scores = metrics.prediction_baselines(test_clips, n_in)[_BASELINE[method.id]]
         return {"scores": _summary(scores), "params": 0, "details": _per_step(scores)}
@@ -546,12 +523,12 @@ def _run_video(method: Method, ctx: Context) -> dict[str, Any]:
     else:
         model, loss, ft_loss = pn.ConvLSTMPredictor(1, v["convlstm_hidden"]), "MSE", "MSE"
     model = model.to(config.get_device())
-    train.train_predictor(model, train_clips, v["steps"], loss=loss, n_frames=n_in, batch_size=full["batch_size"],
-                          lr=full["lr"], lr_drop_at=v["lr_drop_at"], seed=ctx.seed, progress=False)
+    train.train_predictor(model, train_clips, v["steps"], loss=loss, n_frames=n_in, batch_size=v["batch_size"],
+                          lr=v["lr"], lr_drop_at=v["lr_drop_at"], seed=ctx.seed, progress=False)
     train.train_predictor(model, train_clips, v["extrap_steps"], loss=ft_loss, n_frames=2 * n_in, extrap_start=n_in,
-                          batch_size=full["batch_size"], lr=full["lr"] / 10, seed=ctx.seed + 1, progress=False)
+                          batch_size=v["batch_size"], lr=v["lr"] / 10, seed=ctx.seed + 1, progress=False)
     scores = train.predictor_scores(model, test_clips, n_in)
-    mem = train.training_memory(model, train_clips[:full["batch_size"], :n_in], loss)
+    mem = train.training_memory(model, train_clips[:v["batch_size"], :n_in], loss)
     frames = {"truth": test_clips[0, n_in:, 0].numpy(), "extrap": scores["extrap"]["predictions"][0, :, 0].numpy(),
               "next": scores["next"]["predictions"][0, :, 0].numpy()}
     return {"scores": _summary(scores), "params": pn.count_parameters(model), "details": _per_step(scores),
@@ -787,7 +764,7 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
     try:
         row["pretrain_s"] = round(ctx.prepare(method.needs), 2)
         row["from_cache"] = bool(ctx.stages.get(f"{method.needs}_loaded", False))
-        config.seed_everything(ctx.seed)
+        config.seed_everything(ctx.seed, mode=ctx.mode)
         t1 = time.perf_counter()
         with PeakMemory(env["device"]) as mem:
             result = _runner(method_id)(method, ctx)
@@ -853,7 +830,6 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
     split = split or s["split"]
     if split not in ("test", "train", "all"):
         raise ResultsError(f"--split {split!r}: use test (10,000 images), train (60,000) or all (70,000).")
-    os.environ["COURSE_FAST"] = "1" if mode == "fast" else "0"
     if device:
         os.environ["COURSE_DEVICE"] = device
     try:
@@ -910,6 +886,34 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
         md_path = out / MD_NAME
         write_markdown(md_path, rows)
     return {"csv": csv_path, "md": md_path, "ran": ran, "skipped": skipped, "failed": failed}
+
+
+def ship(source: Path, dest: Path = SHIPPED) -> Path:
+    """Copy the fast-mode rows of ``source``'s results.csv into ``dest`` (replacing what it held),
+    with RESULTS.md and the first seed's embeddings and per-step scores: what the summary notebook
+    reads. Refuses a grid with a failed or missing run."""
+    rows = [r for r in read_rows(Path(source) / CSV_NAME) if r["mode"] == "fast"]
+    fast = SETTINGS["fast"]
+    want = {(m, str(seed)) for m in METHODS for seed in fast["seeds"]}
+    have = {(r["method"], r["seed"]) for r in rows if r["status"] == "ok" and r["split"] == fast["split"]}
+    if want - have:
+        raise ResultsError(f"{_shown(Path(source) / CSV_NAME)} lacks {len(want - have)} fast-mode runs (e.g. "
+                           f"{sorted(want - have)[0]}): run `course results` first.")
+    rows = [r for r in rows if (r["method"], r["seed"]) in want and r["split"] == fast["split"]]
+    import shutil
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    first = min(fast["seeds"])
+    for kind in ("embeddings", "details"):
+        (dest / kind).mkdir(parents=True)
+        for m in METHODS:
+            name = _stem("fast", fast["split"], m, first)
+            for path in sorted((Path(source) / kind).glob(f"{name}.*")) + sorted((Path(source) / kind).glob(f"{name}-*")):
+                shutil.copyfile(path, dest / kind / path.name)
+    write_rows(dest / CSV_NAME, rows)
+    write_markdown(dest / MD_NAME, rows)
+    return dest
 
 
 def _shown(path: Path) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 
+from course_utils import settings
 from course_utils.config import REPO_ROOT
 from course_utils.data import DatasetNotFoundError, load_digits, load_mnist
 
@@ -35,7 +36,7 @@ def test_prednet_benchmark_builds_the_library_models_and_summarises_scores():
     from course_utils.models import prednet as pn
 
     bench = _load("prednet_full")
-    small = {**pn.WEEK07_FULL, "a_channels": (1, 2, 2), "convlstm_hidden": (2,)}
+    small = {**settings.video("full"), "a_channels": (1, 2, 2), "convlstm_hidden": (2,)}
     assert isinstance(bench.build("L_0", small), pn.PredNet) and isinstance(bench.build("L_all", small), pn.PredNet)
     assert isinstance(bench.build("ConvLSTM", small), pn.ConvLSTMPredictor)
     scores = {"next": {"mse": np.array([3.0, 5.0]), "ssim": np.array([0.5, 0.7]), "psnr": np.array([20.0, 22.0])}}

@@ -126,5 +126,5 @@ def test_benchmark_script_calls_the_notebooks_recipe():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.METHODS[-1] == "NMMC after fine-tuning"
-    src = (REPO_ROOT / "solutions" / "06_nonparametric.ipynb").read_text()
-    assert "WEEK06_FULL" in src and "NMMC_DEFAULTS" in src and "DP_MEANS_LAM" in src
+    src = (REPO_ROOT / "benchmarks" / "nonparametric_full.py").read_text()
+    assert 'settings.week("06", "full")' in src   # the values themselves: tests/test_settings.py

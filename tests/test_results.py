@@ -155,3 +155,54 @@ def test_shards_then_merge_give_the_single_run_table(tmp_path):
         return [line.split("|")[:9] for line in (path / "RESULTS.md").read_text().splitlines() if line.startswith("| ")]
 
     assert scores(whole) == scores(sharded) and len(scores(whole)) == 4     # 2 headers, 2 methods
+
+
+# --- the grid shipped with the course (course_utils/fast_results), which week 08 shows in CI ---
+
+SCORES = ("acc", "majority_acc", "nmi", "ari", "ssim_next", "ssim_10step")   # in [0, 1]: 3 decimals shown
+ERRORS = ("recon_mse", "mse_next", "mse_10step")
+
+
+@pytest.fixture(scope="module")
+def seed0_grid(tmp_path_factory):
+    """Seed 0 of every method, through ``course results``' own ``run`` (fast mode): half the grid,
+    outside any notebook cell's time limit."""
+    out = tmp_path_factory.mktemp("seed0")
+    summary = results.run(None, [0], full=False, out=out, progress=False, log=lambda line: None)
+    assert not summary["failed"], [(r["method"], r["error"]) for r in summary["failed"]]
+    return {r["method"]: r for r in results.read_rows(out / results.CSV_NAME)}, out
+
+
+def test_the_shipped_grid_covers_every_method_and_seed():
+    rows = results.read_rows(results.SHIPPED / results.CSV_NAME)
+    fast = results.SETTINGS["fast"]
+    assert {(r["method"], int(r["seed"])) for r in rows if r["status"] == "ok"} == \
+           {(m, s) for m in results.METHODS for s in fast["seeds"]}, "remake it: course results --rerun --ship"
+    assert {(r["mode"], r["split"], r["n"]) for r in rows} == {("fast", fast["split"], str(fast["n"]))}
+    for m, method in results.METHODS.items():   # what the summary notebook draws for the first seed
+        kind = "embeddings" if method.kind == "cluster" else "details"
+        assert results.extras_path(results.SHIPPED, kind, "fast", fast["split"], m, min(fast["seeds"])).is_file(), m
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(results.METHODS))
+def test_course_results_remakes_the_shipped_grid(seed0_grid, method):
+    """The shipped rows are what the code computes now: seed 0 run again gives the same scores
+    (to the third decimal that the notebook prints: another CPU may round the last bits apart)."""
+    fresh, out = seed0_grid
+    shipped = {r["method"]: r for r in results.read_rows(results.SHIPPED / results.CSV_NAME) if r["seed"] == "0"}
+    new, old = fresh[method], shipped[method]
+    assert (new["k"], new["params"]) == (old["k"], old["params"]), method
+    for key in SCORES + ERRORS:
+        if old[key] == "" or new[key] == "":
+            assert old[key] == new[key], (method, key, old[key], new[key])
+            continue
+        a, b = float(new[key]), float(old[key])
+        tol = 2e-3 if key in SCORES else 5e-3 * abs(b)
+        assert abs(a - b) <= tol, (f"{method} {key}: {a} now, {b} in {results.SHIPPED.name}/; if the method "
+                                   "changed on purpose, remake the grid: course results --rerun --ship")
+    name = results._stem("fast", "test", method, 0)
+    for kind in ("embeddings", "details"):
+        made = sorted(p.name for p in (out / kind).glob(f"{name}*")) if (out / kind).exists() else []
+        kept = sorted(p.name for p in (results.SHIPPED / kind).glob(f"{name}*"))
+        assert made == kept, (method, kind, made, kept)

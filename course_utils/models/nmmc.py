@@ -46,35 +46,20 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from course_utils import settings as course_settings
 from course_utils.progress import tqdm
 from course_utils.train import append_history
 
 __all__ = ["standardize_codes", "cluster_scores", "assign_or_open", "hinge_update", "NMMC", "fit_nmmc",
            "nmmc_predict", "dp_means", "relabel", "NMMC_DEFAULTS",
-           "WEEK06_FULL", "hinge_objective", "finetune_encoder", "dp_gmm", "DP_MEANS_LAM",
+           "hinge_objective", "finetune_encoder", "dp_gmm", "DP_MEANS_LAM",
            "FINETUNE_DEFAULTS"]
 
-#: The default penalty and settings (the notebook's and ``benchmarks/nonparametric_full.py``'s).
-#: ``lam`` is in units of the codes' mean squared distance to their mean (1 after
-#: ``standardize_codes``): 1.5 opens a cluster for a point farther from every cluster than 1.5 times
-#: the typical point is from the centre of all the data.
-NMMC_DEFAULTS = {"lam": 1.5, "prior": 0.001, "margin": 0.1, "C": 0.1, "passes": 30}
-
-#: DP-means' default penalty, in the same units. DP-means starts with one cluster at the mean of all
-#: codes, whose squared distance to a code is 1 on average: with ``lam`` above about 1.2 no second
-#: cluster ever opens, so its default sits at that unit.
-DP_MEANS_LAM = 1.0
-
-#: Fine-tuning (the paper's step 3): Adam's learning rate and the hinge margin. A gentle rate: with
-#: 1e-3 the encoder overfits NMMC's own labels within a few epochs and the clusters found again are
-#: no better (one of three full-mode seeds lost NMI); 1e-4 for 10 epochs refines them.
-FINETUNE_DEFAULTS = {"lr": 1e-4, "margin": 1.0}
-
-#: Week 06's full mode (the notebook's parameters cell and ``benchmarks/nonparametric_full.py``):
-#: MNIST ("all" where the training files exist, else the test split), 1,000 images held out from
-#: the DBN, a 784-500-250-50 DBN trained 30 epochs per layer, 10 epochs of fine-tuning.
-WEEK06_FULL = {"split": "all", "n_heldout": 1000, "dbn_sizes": (784, 500, 250, 50), "rbm_epochs": 30,
-               "ft_epochs": 10}
+#: NMMC's, DP-means' and fine-tuning's defaults live in ``settings.py`` with every other setting of
+#: the course (why these values: there); here under the names this module has always used.
+NMMC_DEFAULTS = course_settings.NMMC
+DP_MEANS_LAM = course_settings.DP_MEANS_LAM
+FINETUNE_DEFAULTS = course_settings.FINETUNE
 
 
 def standardize_codes(H: Any, mean: np.ndarray | None = None, scale: float | None = None

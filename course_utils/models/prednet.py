@@ -34,16 +34,8 @@ from torch import nn
 from course_utils.models.rebuild import records_init_args
 
 __all__ = ["hard_sigmoid", "convlstm_step", "error_units", "ConvLSTMCell", "PredNet", "ConvLSTMPredictor",
-           "layer_weights", "time_weights", "prednet_loss", "frame_loss", "count_parameters", "WEEK07_FULL"]
+           "layer_weights", "time_weights", "prednet_loss", "frame_loss", "count_parameters"]
 
-#: The full-mode recipe (``benchmarks/prednet_full.py`` and the notebook's full mode): the standard
-#: 64x64 frames, the reference's small PredNet widths, batch 8, 10-frame clips, Adam 1e-3 then 1e-4,
-#: then extrapolation fine-tuning on 20-frame clips (10 in, 10 predicted). Sized for about half an
-#: hour per PredNet on one CPU core; a GPU runs many more steps in that time. ``error_power`` 2: the
-#: squared error units (with the paper's 1, PredNet predicts black frames at 64x64; see ``PredNet``).
-WEEK07_FULL = {"resolution": 64, "n_train": 2000, "n_test": 300, "a_channels": (1, 16, 32, 64),
-               "error_power": 2, "convlstm_hidden": (32, 32), "batch_size": 8, "steps": 600, "lr": 1e-3,
-               "lr_drop_at": 480, "extrap_steps": 60, "n_in": 10}
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
