@@ -7,6 +7,8 @@
                                              course x seed into results/; --full, --jobs N, --help)
     python3 bootstrap.py test [PYTEST ARGS]  set up .venv/, then the whole test suite
     python3 bootstrap.py test --no-browser   the same without the browser test of the widgets
+    python3 bootstrap.py test --quick        the quick tier: no notebook, kernel, browser, script or
+                                             training over a few seconds (about 2 minutes)
     python3 bootstrap.py setup               only set up .venv/
 
 Options for the setup (anywhere on the line; --torch also as $COURSE_TORCH):

@@ -38,6 +38,15 @@ def pytest_addoption(parser):
         "--no-browser", action="store_true", default=False,
         help="skip the tests that drive JupyterLab in Chromium (marked `browser`; also COURSE_SKIP_BROWSER=1)",
     )
+    parser.addoption(
+        "--quick", action="store_true", default=False,
+        help="the quick tier: leave out the notebooks (nbval) and every test marked "
+             + ", ".join(QUICK_LEAVES_OUT) + " (`python3 bootstrap.py test --quick`)",
+    )
+
+
+#: The markers the quick tier (``--quick``) leaves out, with the notebooks that nbval runs.
+QUICK_LEAVES_OUT = ("slow", "kernel", "browser")
 
 
 #: The files that take longest (seconds of one worker in CI), started first: pytest-xdist hands each
@@ -65,8 +74,57 @@ def _order(item) -> tuple[int, int]:
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest files first (see LONGEST_FIRST), then unit tests, then the other notebooks."""
+    """The longest files first (see LONGEST_FIRST), then unit tests, then the other notebooks.
+    With ``--quick``, only what the quick tier runs (no notebook, nothing in QUICK_LEAVES_OUT)."""
+    if config.getoption("--quick", default=False):
+        keep, drop = [], []
+        for item in items:
+            notebook = item.nodeid.split("::")[0].endswith(".ipynb")
+            marked = any(item.get_closest_marker(m) for m in QUICK_LEAVES_OUT)
+            (drop if notebook or marked else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
     items.sort(key=_order)   # stable: tests keep their order within a file
+
+
+def _no_process_in_quick_tier(item):
+    """In the quick tier, a test whose setup or body starts a Python process (a kernel, the grader,
+    the course's command, a script) or a browser fails and says to mark it ``kernel``: the tier's
+    promise is that it starts none. Small tools (git, lscpu) are allowed."""
+    if not item.config.getoption("--quick", default=False):
+        yield
+        return
+    import subprocess
+
+    started: list[str] = []
+    original = subprocess.Popen.__init__
+
+    def watched(self, args, *a, **kw):
+        words = [str(w) for w in args] if isinstance(args, (list, tuple)) else str(args).split()
+        program = os.path.basename(words[0]) if words else ""
+        if program.startswith(("python", "jupyter", "bwrap", "chromium")) or "ipykernel" in " ".join(words):
+            started.append(" ".join(words))   # a kernel, the course, a script; not git or lscpu
+        return original(self, args, *a, **kw)
+
+    subprocess.Popen.__init__ = watched
+    try:
+        outcome = yield
+    finally:
+        subprocess.Popen.__init__ = original
+    if started and outcome.excinfo is None:
+        pytest.fail(f"{item.nodeid} started a process ({started[0][:120]}): mark it @pytest.mark.kernel "
+                    "(the quick tier, --quick, starts none)", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield from _no_process_in_quick_tier(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    yield from _no_process_in_quick_tier(item)
 
 
 @pytest.fixture

@@ -69,6 +69,7 @@ def mnist_available():
         pytest.skip("MNIST is not in COURSE_DATA_DIR (the epoch benchmarks load it)")
 
 
+@pytest.mark.kernel
 def test_vade_epoch_benchmark_agrees_with_the_plain_loss_and_prints_the_ratio(mnist_available):
     run = _run_script("vade_epoch", *TINY, "--threads", "1")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -76,12 +77,14 @@ def test_vade_epoch_benchmark_agrees_with_the_plain_loss_and_prints_the_ratio(mn
     assert re.search(r"^time ratio course / plain: \d+\.\d+", run.stdout, re.M), run.stdout
 
 
+@pytest.mark.kernel
 def test_dec_epoch_benchmark_prints_the_idec_dec_ratio(mnist_available):
     run = _run_script("dec_epoch", *TINY)
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"^time ratio IDEC / DEC: \d+\.\d+", run.stdout, re.M), run.stdout
 
 
+@pytest.mark.kernel
 def test_notebook_runtimes_help_and_a_missing_notebook():
     run = _run_script("notebook_runtimes", "--help")
     assert run.returncode == 0 and "--json" in run.stdout, run.stdout + run.stderr

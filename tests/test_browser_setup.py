@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.kernel   # pytest in a subprocess
+
 REPO = Path(__file__).resolve().parent.parent
 
 

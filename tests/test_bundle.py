@@ -107,6 +107,7 @@ def test_cli_release_bundle(tmp_path, capsys):
     assert zipfile.is_zipfile(tmp_path / "s.zip")
 
 
+@pytest.mark.kernel
 def test_the_bundled_course_command_has_the_student_commands_only(tmp_path):
     release(REPO_ROOT / "solutions", tmp_path / "notebooks")
     build_bundle(tmp_path / "student", notebooks_dir=tmp_path / "notebooks")

@@ -38,6 +38,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_lab_no_browser_serves_the_student_notebooks(tmp_path):
     port, token = _free_port(), "test-token-123"
     log = open(tmp_path / "lab.log", "w+")
@@ -102,6 +103,7 @@ def _bootstrap_is_set_up() -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("launcher", ["bootstrap.py", "python -m course_utils"])
+@pytest.mark.kernel
 def test_sigterm_to_the_started_pid_stops_jupyterlab(tmp_path, launcher):
     """`kill PID` on what a user started (bootstrap.py or the course command) leaves nothing running."""
     if launcher == "bootstrap.py":

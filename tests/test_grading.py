@@ -21,7 +21,7 @@ from course_utils.instructor.grading.report import executed_path, feedback_path,
 from course_utils.instructor.grading.watchdog import process_tree
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook, student_notebook
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kernel]   # the grader, its workers and kernels
 
 QUIET = {"progress": False, "echo": lambda line: None}
 

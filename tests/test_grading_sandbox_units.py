@@ -15,6 +15,8 @@ from course_utils.instructor.grading import student_side
 from course_utils.instructor.grading.delegation import watched
 from course_utils.instructor.grading.watchdog import Cgroups, Watchdog, folder_usage, process_tree
 
+pytestmark = pytest.mark.kernel   # real process trees for the watchdog and the cgroups
+
 HOLD = "import time\nb = b'x' * ({mib} * 2**20)\nprint('ready', flush=True)\ntime.sleep(60)"
 
 

@@ -22,7 +22,7 @@ from course_utils.instructor.grading import grade_folder, load_assignment
 from course_utils.instructor.grading.sandbox import bwrap_problem
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook, student_notebook
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.kernel]   # the grader, its workers and kernels
 
 # the weeks whose tests hand objects across: a student's class (02), a course model changed in place
 # and a fitted mixture returned (03), a course module and gradients through it (05), tuples of tensors

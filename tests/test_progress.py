@@ -39,6 +39,7 @@ def test_outside_a_notebook_it_is_plain_tqdm():
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_saved_notebook_shows_the_final_state(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
     execute_notebook(nb, cwd=tmp_path, fast=True, timeout=120)

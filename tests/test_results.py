@@ -116,6 +116,7 @@ def test_an_interrupted_grid_keeps_what_finished(small, tmp_path, monkeypatch):
     assert [r["method"] for r in results.read_rows(tmp_path / "results.csv")] == ["kmeans", "copy-last"]
 
 
+@pytest.mark.kernel
 def test_an_unreadable_csv_is_reported_not_overwritten(tmp_path):
     (tmp_path / "results.csv").write_text("name,score\nx,1\n")
     with pytest.raises(results.ResultsError, match="not a results file"):
@@ -130,6 +131,7 @@ def test_an_unreadable_csv_is_reported_not_overwritten(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_shards_then_merge_give_the_single_run_table(tmp_path):
     """The command line in fast mode: two shards and a merge equal one run of the same grid."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

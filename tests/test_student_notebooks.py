@@ -21,6 +21,8 @@ from course_utils.config import REPO_ROOT
 from course_utils.instructor.execute import execute_notebook
 from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_notebook
 
+pytestmark = pytest.mark.kernel   # every student notebook in a kernel
+
 
 
 def _has_exercises(path: Path) -> bool:

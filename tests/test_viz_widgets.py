@@ -338,6 +338,7 @@ def executed_notebook(tmp_path_factory):
     return nb, path
 
 
+@pytest.mark.kernel
 def test_widgets_in_a_jupyter_kernel(executed_notebook):
     nb, _ = executed_notebook
     outputs = [out for cell in nb.cells for out in cell.outputs]
@@ -361,6 +362,7 @@ def test_widgets_in_a_jupyter_kernel(executed_notebook):
     assert len(returned) == 1 and "image/png" in returned[0].data
 
 
+@pytest.mark.kernel
 def test_executed_widgets_pass_nbval(executed_notebook):
     """CI re-runs committed notebooks with nbval, which ignores display updates: still equal."""
     pytest.importorskip("nbval")

@@ -289,6 +289,7 @@ print("widgets left open:", len(ipywidgets.widgets.widget._instances) - open_bef
 """
 
 
+@pytest.mark.kernel
 def test_monitor_samples_and_code_grid_in_a_jupyter_kernel(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("ipykernel")

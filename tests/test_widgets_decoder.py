@@ -214,6 +214,7 @@ def executed_notebook(tmp_path_factory):
     return nb, path
 
 
+@pytest.mark.kernel
 def test_decoder_explorer_in_a_jupyter_kernel(executed_notebook):
     nb, _ = executed_notebook
     outputs = nb.cells[0].outputs
@@ -228,6 +229,7 @@ def test_decoder_explorer_in_a_jupyter_kernel(executed_notebook):
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
 
 
+@pytest.mark.kernel
 def test_decoder_explorer_notebook_passes_nbval(executed_notebook):
     pytest.importorskip("nbval")
     _, path = executed_notebook
