@@ -83,47 +83,51 @@ class Method:
     k: int | None = 10            # clusters asked for (None: inferred)
     paper: str = ""               # the paper's number, as the paper gives it
     source: str = ""              # where that number comes from
+    runner: str = ""              # the function that runs it (``@_runs``): "pixels", "ae", "gan", ...
+    variant: str = ""             # what that function runs of its kind ("catgan", "copy last"), if not the id
 
 
-def _m(*args: Any, **kw: Any) -> Method:
-    return Method(*args, **kw)
+def _m(runner: str, *args: Any, **kw: Any) -> Method:
+    """One method of the grid: ``runner`` is ``"family"`` or ``"family:variant"``; the rest as Method."""
+    family, _, variant = runner.partition(":")
+    return Method(*args, runner=family, variant=variant, **kw)
 
 
 _VADE_PAPER = "VaDE paper (Jiang et al., IJCAI 2017), Table 2, all 70,000 images"
 METHODS: dict[str, Method] = {m.id: m for m in [
-    _m("kmeans", "k-means (pixels)", "01", "cluster", "data", paper="53.49", source="DEC paper (Xie et al., 2016), 70,000 images"),
-    _m("gmm", "GMM (pixels)", "01", "cluster", "data", paper="53.73", source=_VADE_PAPER),
-    _m("ae-kmeans", "AE + k-means", "04", "cluster", "ae"),
-    _m("ae-gmm", "AE + GMM", "02", "cluster", "ae", paper="82.18", source=_VADE_PAPER),
-    _m("vae-gmm", "VAE + GMM", "02", "cluster", "vae", paper="72.94", source=_VADE_PAPER),
-    _m("vade", "VaDE", "03", "cluster", "ae", paper="94.46", source=_VADE_PAPER),
-    _m("vade-scratch", "VaDE without pretraining", "03", "cluster", "data"),
-    _m("dec", "DEC", "04", "cluster", "ae", paper="84.30", source="DEC paper (Xie et al., ICML 2016), 70,000 images"),
-    _m("idec", "IDEC", "04", "cluster", "ae", paper="88.06", source="IDEC paper (Guo et al., IJCAI 2017), 70,000 images"),
-    _m("dec-da", "DEC-DA", "04", "cluster", "ae", paper="98.3", source="DEC-DA's README (Guo et al., ACML 2018), MNIST-TEST (these 10,000)"),
-    _m("dec-scratch", "DEC without pretraining", "04", "cluster", "data"),
-    _m("gan-kmeans", "GAN features + k-means", "05", "cluster", "data"),
-    _m("catgan10", "CatGAN, K = 10", "05", "cluster", "data"),
-    _m("catgan20", "CatGAN, K = 20", "05", "cluster", "data", k=20, paper="90.3 many-to-one",
+    _m("pixels", "kmeans", "k-means (pixels)", "01", "cluster", "data", paper="53.49", source="DEC paper (Xie et al., 2016), 70,000 images"),
+    _m("pixels", "gmm", "GMM (pixels)", "01", "cluster", "data", paper="53.73", source=_VADE_PAPER),
+    _m("ae", "ae-kmeans", "AE + k-means", "04", "cluster", "ae"),
+    _m("ae", "ae-gmm", "AE + GMM", "02", "cluster", "ae", paper="82.18", source=_VADE_PAPER),
+    _m("vae", "vae-gmm", "VAE + GMM", "02", "cluster", "vae", paper="72.94", source=_VADE_PAPER),
+    _m("vade", "vade", "VaDE", "03", "cluster", "ae", paper="94.46", source=_VADE_PAPER),
+    _m("vade", "vade-scratch", "VaDE without pretraining", "03", "cluster", "data"),
+    _m("dec", "dec", "DEC", "04", "cluster", "ae", paper="84.30", source="DEC paper (Xie et al., ICML 2016), 70,000 images"),
+    _m("dec", "idec", "IDEC", "04", "cluster", "ae", paper="88.06", source="IDEC paper (Guo et al., IJCAI 2017), 70,000 images"),
+    _m("dec", "dec-da", "DEC-DA", "04", "cluster", "ae", paper="98.3", source="DEC-DA's README (Guo et al., ACML 2018), MNIST-TEST (these 10,000)"),
+    _m("dec", "dec-scratch", "DEC without pretraining", "04", "cluster", "data"),
+    _m("gan:gan", "gan-kmeans", "GAN features + k-means", "05", "cluster", "data"),
+    _m("gan:catgan", "catgan10", "CatGAN, K = 10", "05", "cluster", "data"),
+    _m("gan:catgan", "catgan20", "CatGAN, K = 20", "05", "cluster", "data", k=20, paper="90.3 many-to-one",
        source="CatGAN (Springenberg, ICLR 2016) as quoted by the AAE paper"),
-    _m("infogan", "InfoGAN", "05", "cluster", "data", paper="about 95 (5% error)", source="InfoGAN paper (Chen et al., NeurIPS 2016)"),
-    _m("dac", "DAC", "05", "cluster", "ae"),
-    _m("aae16", "AAE, 16 clusters", "05", "cluster", "data", k=16, paper="90.45 many-to-one",
+    _m("gan:infogan", "infogan", "InfoGAN", "05", "cluster", "data", paper="about 95 (5% error)", source="InfoGAN paper (Chen et al., NeurIPS 2016)"),
+    _m("gan:dac", "dac", "DAC", "05", "cluster", "ae"),
+    _m("gan:aae", "aae16", "AAE, 16 clusters", "05", "cluster", "data", k=16, paper="90.45 many-to-one",
        source="AAE paper (Makhzani et al., 2016), Table 6"),
-    _m("dbn-kmeans", "k-means on DBN codes", "06", "cluster", "dbn"),
-    _m("dp-gmm", "DP-GMM (DBN codes)", "06", "cluster", "dbn", k=None),
-    _m("dp-means", "DP-means (DBN codes)", "06", "cluster", "dbn", k=None),
-    _m("nmmc", "NMMC (DBN codes)", "06", "cluster", "dbn", k=None),
-    _m("nmmc-ft", "NMMC after fine-tuning", "06", "cluster", "dbn", k=None),
-    _m("copy-last", "copy the last frame", "07", "predict", "video"),
-    _m("black", "all black", "07", "predict", "video"),
-    _m("mean-inputs", "mean of the inputs", "07", "predict", "video"),
-    _m("prednet", "PredNet L_0", "07", "predict", "video", paper="161.4 (10-step MSE)",
+    _m("dbn", "dbn-kmeans", "k-means on DBN codes", "06", "cluster", "dbn"),
+    _m("dbn", "dp-gmm", "DP-GMM (DBN codes)", "06", "cluster", "dbn", k=None),
+    _m("dbn", "dp-means", "DP-means (DBN codes)", "06", "cluster", "dbn", k=None),
+    _m("dbn", "nmmc", "NMMC (DBN codes)", "06", "cluster", "dbn", k=None),
+    _m("dbn", "nmmc-ft", "NMMC after fine-tuning", "06", "cluster", "dbn", k=None),
+    _m("video:copy last", "copy-last", "copy the last frame", "07", "predict", "video"),
+    _m("video:black", "black", "all black", "07", "predict", "video"),
+    _m("video:mean of inputs", "mean-inputs", "mean of the inputs", "07", "predict", "video"),
+    _m("video", "prednet", "PredNet L_0", "07", "predict", "video", paper="161.4 (10-step MSE)",
        source="OpenSTL benchmark, 200 epochs on the standard Moving MNIST test file"),
-    _m("convlstm", "ConvLSTM", "07", "predict", "video", paper="29.8 (10-step MSE)",
+    _m("video", "convlstm", "ConvLSTM", "07", "predict", "video", paper="29.8 (10-step MSE)",
        source="OpenSTL benchmark, 200 epochs on the standard Moving MNIST test file"),
-    *[_m(f"ae-kmeans@{k}", f"AE + k-means, k = {k}", "04", "cluster", "ae", k=k) for k in K_SWEEP],
-    *[_m(f"vade@{k}", f"VaDE, k = {k}", "03", "cluster", "ae", k=k) for k in K_SWEEP],
+    *[_m("ae", f"ae-kmeans@{k}", f"AE + k-means, k = {k}", "04", "cluster", "ae", k=k) for k in K_SWEEP],
+    *[_m("vade", f"vade@{k}", f"VaDE, k = {k}", "03", "cluster", "ae", k=k) for k in K_SWEEP],
 ]}
 
 #: Names ``--methods`` accepts besides the method ids.
@@ -303,6 +307,18 @@ def _score(y: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return evaluate(y, np.asarray(labels), majority=True)
 
 
+_RUNNERS: dict[str, Callable[[Method, Context], dict[str, Any]]] = {}
+
+
+def _runs(family: str) -> Callable:
+    """Registers a runner for the methods whose entry in METHODS names ``family``."""
+    def register(fn: Callable[[Method, Context], dict[str, Any]]) -> Callable[[Method, Context], dict[str, Any]]:
+        _RUNNERS[family] = fn
+        return fn
+    return register
+
+
+@_runs("pixels")
 def _run_pixels(method: Method, ctx: Context) -> dict[str, Any]:
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
@@ -318,6 +334,7 @@ def _run_pixels(method: Method, ctx: Context) -> dict[str, Any]:
     return {"scores": _score(y, labels), "params": int(params), "embedding": _projection(X64, y, labels, ctx.seed)}
 
 
+@_runs("ae")
 def _run_ae(method: Method, ctx: Context) -> dict[str, Any]:
     from sklearn.cluster import KMeans
 
@@ -340,6 +357,7 @@ def _run_ae(method: Method, ctx: Context) -> dict[str, Any]:
             "embedding": _projection(Z, y, labels, ctx.seed)}
 
 
+@_runs("vae")
 def _run_vae(method: Method, ctx: Context) -> dict[str, Any]:
     from course_utils import train
 
@@ -351,6 +369,7 @@ def _run_vae(method: Method, ctx: Context) -> dict[str, Any]:
             "embedding": _projection(Z, y, labels, ctx.seed)}
 
 
+@_runs("vade")
 def _run_vade(method: Method, ctx: Context) -> dict[str, Any]:
     import torch
 
@@ -378,6 +397,7 @@ def _run_vade(method: Method, ctx: Context) -> dict[str, Any]:
     return {"scores": _score(y, labels), "params": _n_params(model), "embedding": _projection(Z, y, labels, ctx.seed)}
 
 
+@_runs("dec")
 def _run_dec(method: Method, ctx: Context) -> dict[str, Any]:
     import torch
 
@@ -411,10 +431,7 @@ def _run_dec(method: Method, ctx: Context) -> dict[str, Any]:
             "embedding": _projection(Z, y, labels, ctx.seed)}
 
 
-_GAN = {"gan-kmeans": "gan", "catgan10": "catgan", "catgan20": "catgan", "infogan": "infogan", "dac": "dac",
-        "aae16": "aae"}
-
-
+@_runs("gan")
 def _run_gan(method: Method, ctx: Context) -> dict[str, Any]:
     import torch
 
@@ -423,7 +440,7 @@ def _run_gan(method: Method, ctx: Context) -> dict[str, Any]:
 
     X, y = ctx.data()
     g = ctx.s["gan"]
-    kind, k = _GAN[method.id], method.k
+    kind, k = method.variant, method.k
     if kind in ("gan", "catgan", "infogan"):
         epochs = g[f"{kind}_epochs"]
         spec = gan.method_spec(kind, X, epochs=epochs, batch_size=g["batch_size"], arch=g["arch"],
@@ -452,6 +469,7 @@ def _run_gan(method: Method, ctx: Context) -> dict[str, Any]:
     return out
 
 
+@_runs("dbn")
 def _run_dbn(method: Method, ctx: Context) -> dict[str, Any]:
     import torch
     from sklearn.cluster import KMeans
@@ -501,9 +519,7 @@ def _per_step(scores: dict) -> dict[str, Any]:
             for mode in ("next", "extrap")}
 
 
-_BASELINE = {"copy-last": "copy last", "black": "black", "mean-inputs": "mean of inputs"}
-
-
+@_runs("video")
 def _run_video(method: Method, ctx: Context) -> dict[str, Any]:
     import torch
 
@@ -513,8 +529,8 @@ def _run_video(method: Method, ctx: Context) -> dict[str, Any]:
     train_clips, test_clips = ctx.video()
     v = ctx.s["video"]
     n_in = v["n_in"]
-    if method.id in _BASELINE:
-        scores = metrics.prediction_baselines(test_clips, n_in)[_BASELINE[method.id]]
+    if method.variant:   # a baseline: metrics.prediction_baselines' name for it
+        scores = metrics.prediction_baselines(test_clips, n_in)[method.variant]
         return {"scores": _summary(scores), "params": 0, "details": _per_step(scores)}
     torch.manual_seed(ctx.seed)
     if method.id == "prednet":
@@ -535,22 +551,9 @@ def _run_video(method: Method, ctx: Context) -> dict[str, Any]:
             "frames": frames, "step_memory_mb": mem["bytes"] / 2 ** 20}
 
 
-_RUNNERS: dict[str, Callable[[Method, Context], dict[str, Any]]] = {
-    "kmeans": _run_pixels, "gmm": _run_pixels, "ae-kmeans": _run_ae, "ae-gmm": _run_ae, "vae-gmm": _run_vae,
-    "vade": _run_vade, "vade-scratch": _run_vade, "dec": _run_dec, "idec": _run_dec, "dec-da": _run_dec,
-    "dec-scratch": _run_dec, **{m: _run_gan for m in _GAN}, "dbn-kmeans": _run_dbn, "dp-gmm": _run_dbn,
-    "dp-means": _run_dbn, "nmmc": _run_dbn, "nmmc-ft": _run_dbn, **{m: _run_video for m in _BASELINE},
-    "prednet": _run_video, "convlstm": _run_video,
-}
-
-
 def _runner(method_id: str) -> Callable[[Method, Context], dict[str, Any]]:
-    return _RUNNERS[method_id.split("@")[0]]
+    return _RUNNERS[METHODS[method_id].runner]
 
-
-# --------------------------------------------------------------------------------------------
-# Peak memory of one run
-# --------------------------------------------------------------------------------------------
 
 def _release_freed_memory() -> None:
     """Give memory freed by earlier runs back to the system, so the next run's peak is its own."""
