@@ -24,16 +24,15 @@ from course_utils.instructor.release import SOLUTION_BEGIN, SOLUTION_END, read_n
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel]   # the grader, its workers and kernels
 
-# the weeks whose tests hand objects across: a student's class (02), a course model changed in place
-# and a fitted mixture returned (03), a course module and gradients through it (05), tuples of tensors
-# and plain ints returned, arrays that must come back unchanged (06; its untouched notebook too, as
-# the issue that added the week asks for: full marks and zero), tensors with gradients through a
-# convolution and a loss (07; its untouched notebook too, as its issue asks). Weeks 01 and 04
-# test plain functions of arrays and tensors, which test_grading.py grades on the real week-01
-# notebook and which these weeks exercise too (kept out to hold CI under its time budget)
-WEEKS = ("02", "03", "05", "06", "07")
-SOLUTIONS = sorted(p for p in (REPO_ROOT / "solutions").glob("*.ipynb") if p.name[:2] in WEEKS)
+#: Every week with a bank of wrong answers (tests/wrong_bank/weekNN.py), so that a new week is covered
+#: as soon as it has one (CONTRIBUTING.md). Their tests hand objects across: plain functions of
+#: arrays and tensors (01, 04), a student's class (02), a course model changed in place and a fitted
+#: mixture returned (03), a course module and gradients through it (05), tuples of tensors and plain
+#: ints, arrays that must come back unchanged (06), tensors with gradients through a convolution
+#: and a loss (07).
 BANK_DIR = Path(__file__).parent / "wrong_bank"
+WEEKS = tuple(sorted(p.stem[len("week"):] for p in BANK_DIR.glob("week[0-9][0-9].py")))
+SOLUTIONS = sorted(p for p in (REPO_ROOT / "solutions").glob("*.ipynb") if p.name[:2] in WEEKS)
 # untouched notebooks are graded for the week whose exercise is a class (its stand-in is built
 # from a constructor that raises); the functions' "not done yet" path is the same in every week
 # and test_grading.py covers it (and tests/test_student_notebooks.py runs every untouched notebook)
