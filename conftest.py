@@ -8,7 +8,9 @@
 """
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +41,10 @@ def pytest_addoption(parser):
         help="skip the tests that drive JupyterLab in Chromium (marked `browser`; also COURSE_SKIP_BROWSER=1)",
     )
     parser.addoption(
+        "--record-durations", metavar="PATH", default=None,
+        help="write the seconds each test file took to PATH (tests/durations.json orders the files)",
+    )
+    parser.addoption(
         "--quick", action="store_true", default=False,
         help="the quick tier: leave out the notebooks (nbval) and every test marked "
              + ", ".join(QUICK_LEAVES_OUT) + " (`python3 bootstrap.py test --quick`)",
@@ -49,32 +55,52 @@ def pytest_addoption(parser):
 QUICK_LEAVES_OUT = ("slow", "kernel", "browser")
 
 
-#: The files that take longest (seconds of one worker in CI), started first: pytest-xdist hands each
-#: file (--dist loadfile) to a worker in this order, and a long file started last would leave the
-#: other worker idle at the end. Measured in CI; the rest follow, unit tests before notebooks.
-LONGEST_FIRST = (
-    "tests/test_student_notebooks.py",            # ~650 s: every student notebook run in a kernel
-    "tests/browser/test_widgets_in_jupyterlab.py",  # ~620 s: five weeks' widgets in Chromium
-    "solutions/08_summary.ipynb",                 # ~540 s: `course results` in fast mode first
-    "tests/test_grading.py",                      # ~400 s
-    "solutions/05_gan_clustering.ipynb",
-    "tests/test_grading_weeks.py",
-    "solutions/07_prednet.ipynb",
-    "solutions/06_nonparametric.ipynb",
-    "solutions/04_dec.ipynb",
-    "solutions/03_vade.ipynb",
-)
+#: Seconds each test file (each notebook) took in the last recorded run of the whole suite,
+#: written by ``pytest --record-durations tests/durations.json`` (never by hand). pytest-xdist
+#: hands each file to a worker (--dist loadfile) in collection order, so the longest go first and
+#: neither worker is left idle at the end. A file not in the record is estimated: a notebook
+#: NOTEBOOK_GUESS seconds (a new week starts early), any other file a few seconds.
+DURATIONS = Path(__file__).parent / "tests" / "durations.json"
+NOTEBOOK_GUESS, FILE_GUESS = 300.0, 2.0
 
 
-def _order(item) -> tuple[int, int]:
-    path = item.nodeid.split("::")[0]
-    if path in LONGEST_FIRST:
-        return (0, LONGEST_FIRST.index(path))
-    return (2, 0) if path.endswith(".ipynb") else (1, 0)
+def _recorded() -> dict[str, float]:
+    try:
+        data = json.loads(DURATIONS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.get("seconds", {}).items()} if isinstance(data, dict) else {}
+
+
+def _cost(path: str, recorded: dict[str, float]) -> float:
+    if path in recorded:
+        return recorded[path]
+    return NOTEBOOK_GUESS if path.endswith(".ipynb") else FILE_GUESS
+
+
+_spent: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Seconds per file (setup, call and teardown of its tests), for --record-durations."""
+    path = report.nodeid.split("::")[0]
+    _spent[path] = _spent.get(path, 0.0) + float(getattr(report, "duration", 0.0) or 0.0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    target = session.config.getoption("--record-durations", default=None)
+    if not target or hasattr(session.config, "workerinput"):   # the xdist controller writes it
+        return
+    old = _recorded()
+    seconds = {**old, **{k: round(v, 1) for k, v in _spent.items()}}
+    Path(target).write_text(json.dumps({"about": "seconds per test file in one run of the whole suite; "
+                                        "conftest.py starts the longest first",
+                                        "seconds": dict(sorted(seconds.items(), key=lambda kv: -kv[1]))},
+                                       indent=1) + "\n", encoding="utf-8")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The longest files first (see LONGEST_FIRST), then unit tests, then the other notebooks.
+    """The longest files first (see DURATIONS).
     With ``--quick``, only what the quick tier runs (no notebook, nothing in QUICK_LEAVES_OUT)."""
     if config.getoption("--quick", default=False):
         keep, drop = [], []
@@ -85,7 +111,8 @@ def pytest_collection_modifyitems(config, items):
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-    items.sort(key=_order)   # stable: tests keep their order within a file
+    recorded = _recorded()
+    items.sort(key=lambda item: -_cost(item.nodeid.split("::")[0], recorded))   # stable within a file
 
 
 def _no_process_in_quick_tier(item):
