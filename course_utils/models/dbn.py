@@ -32,8 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.progress import tqdm
-from course_utils.train import append_history
+from course_utils.loop import run_epochs
 
 __all__ = [
     "free_energy",
@@ -198,27 +197,23 @@ def train_rbm(
         rbm.b.copy_(torch.log(p / (1 - p)))
     grad_fn = gradients or (lambda v0, W, b, c, generator=None: cd_k_gradients(v0, W, b, c, k=k, generator=generator))
     vel = [torch.zeros_like(t) for t in (rbm.W, rbm.b, rbm.c)]
-    history: dict[str, list] = {"epoch": [], "recon_error": []}
-    if X_val is not None:
-        history["val_free_energy"] = []
-        history["free_energy_gap"] = []
     N = X.shape[0]
-    bar = tqdm(total=epochs, desc=desc, leave=False)
-    for epoch in range(1, epochs + 1):
-        mom = momentum[0] if epoch <= 5 else momentum[1]
+
+    def batches(epoch: int):
         order = torch.randperm(N, generator=g)
-        err, seen = 0.0, 0
-        for start in range(0, N, batch_size):
-            v0 = X[order[start:start + batch_size]]
-            dW, db, dc = grad_fn(v0, rbm.W.data, rbm.b.data, rbm.c.data, generator=g)
-            with torch.no_grad():
-                for t, d, vt, decay in ((rbm.W, dW, vel[0], weight_decay), (rbm.b, db, vel[1], 0.0),
-                                        (rbm.c, dc, vel[2], 0.0)):
-                    vt.mul_(mom).add_(lr * (d - decay * t))
-                    t.add_(vt)
-                err += float(((rbm.reconstruct(v0) - v0) ** 2).mean()) * len(v0)
-                seen += len(v0)
-        logs = {"recon_error": err / seen}
+        return (X[order[start:start + batch_size]] for start in range(0, N, batch_size))
+
+    def step(v0: torch.Tensor, epoch: int, _: int) -> tuple[dict[str, float], int]:
+        mom = momentum[0] if epoch <= 5 else momentum[1]
+        dW, db, dc = grad_fn(v0, rbm.W.data, rbm.b.data, rbm.c.data, generator=g)
+        with torch.no_grad():
+            for t, d, vt, decay in ((rbm.W, dW, vel[0], weight_decay), (rbm.b, db, vel[1], 0.0),
+                                    (rbm.c, dc, vel[2], 0.0)):
+                vt.mul_(mom).add_(lr * (d - decay * t))
+                t.add_(vt)
+            return {"recon_error": float(((rbm.reconstruct(v0) - v0) ** 2).mean())}, len(v0)
+
+    def free_energies(epoch: int, model: nn.Module, logs: dict) -> None:
         if X_val is not None:
             with torch.no_grad():
                 f_val = float(rbm.free_energy(X_val.to(X.dtype)).mean())
@@ -228,12 +223,14 @@ def train_rbm(
         if not all(math.isfinite(v) for v in logs.values()):
             raise FloatingPointError(f"{desc}: the RBM diverged in epoch {epoch} ({logs}); lower the learning rate "
                                      f"(now {lr}).")
-        append_history(history, epoch, logs)
+
+    def user(epoch: int, model: nn.Module, logs: dict) -> None:
         if callback is not None:
             callback(epoch, logs)
-        bar.update(1)
-    bar.close()
-    return history
+
+    # the course's loop (loop.run_epochs): each batch's reconstruction error, weighted by its size
+    return run_epochs(rbm, epochs, batches, step, callbacks=[free_energies, user], progress=True, desc=desc,
+                      leave=False, train_mode=False)
 
 
 class DBN(nn.Module):

@@ -160,7 +160,7 @@ def init_centers_kmeans(model: DEC, X: torch.Tensor, seed: int = 0, n_init: int 
     """
     from sklearn.cluster import KMeans
 
-    from course_utils.train import encode_dataset
+    from course_utils.loop import encode_dataset
 
     Z = encode_dataset(model, X).double().numpy()
     if not np.isfinite(Z).all():
@@ -214,6 +214,11 @@ def train_dec(
     seeded) on ``L = L_c`` (DEC) or ``L = L_r + gamma * L_c`` (IDEC), using the batch's rows of the
     fixed ``p``.
 
+    Its own loop, not ``loop.run_epochs``: its unit is a target update (``update_interval``
+    iterations, which need not be a pass over the data) and it stops when the labels stop
+    changing, not after a number of epochs. It records with ``loop.append_history`` and stops with
+    ``loop.TrainingDiverged`` as the course's loop does.
+
     After every update ``callbacks(update, model, logs)`` are called (``update`` counts from 1;
     ``logs`` has the last interval's mean ``loss``, ``kl`` (and ``recon``), ``delta_label``, the
     fraction of labels that changed; callbacks may add entries, e.g. ``acc``).
@@ -227,7 +232,7 @@ def train_dec(
     "kl": kl_clustering_loss}``. Returns the per-update history (``fit``'s format); it stopped on
     ``tol`` when its last ``delta_label`` is below ``tol``, else it ran ``max_iter`` iterations.
     """
-    from course_utils.train import TrainingDiverged, append_history
+    from course_utils.loop import TrainingDiverged, append_history
 
     fns = {"q": soft_assignment, "p": target_distribution, "kl": kl_clustering_loss, **(loss_fns or {})}
     if gamma is not None and not model.keeps_decoder:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils.loop import TrainingDiverged, run_epochs
 from course_utils.models import gan_losses
 from course_utils.models.autoencoder import MLPAutoencoder
 from course_utils.models.rebuild import records_init_args
@@ -319,8 +320,6 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
 
 def _finite(name: str, value: torch.Tensor, epoch: int) -> None:
     if not torch.isfinite(value):
-        from course_utils.train import TrainingDiverged
-
         raise TrainingDiverged(f"{name} is {float(value.detach())} in epoch {epoch}: a loss returned NaN or inf "
                                "(a log of 0? use logsigmoid / log_softmax).")
 
@@ -328,28 +327,12 @@ def _finite(name: str, value: torch.Tensor, epoch: int) -> None:
 def _run_epochs(model: nn.Module, X: torch.Tensor, epochs: int, batch_size: int, seed: int, device: torch.device,
                 step: Callable[[torch.Tensor, torch.Generator, int], dict[str, torch.Tensor]],
                 callbacks: Sequence[Callable]) -> dict[str, list]:
-    """The loop the three trainers share: ``step(x, gen, epoch) -> logs`` on every shuffled batch
-    (``gen`` also draws the step's noise), the epoch's mean of each log, then ``callbacks`` (in eval
-    mode) and the history ``{"epoch": [...], name: [...]}``."""
+    """The three trainers in the course's loop (``loop.run_epochs``): ``step(x, gen, epoch) -> logs``
+    on every shuffled batch (``gen`` also draws the step's noise), each log's plain mean over the
+    epoch's steps, then ``callbacks`` (in eval mode) and the history ``{"epoch": [...], name: [...]}``."""
     gen = torch.Generator().manual_seed(int(seed))
-    history: dict[str, list] = {"epoch": []}
-    for epoch in range(1, epochs + 1):
-        sums: dict[str, float] = {}
-        steps = 0
-        for idx in _batches(len(X), batch_size, gen):
-            for k, v in step(X[idx].to(device), gen, epoch).items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            steps += 1
-        logs = {k: v / steps for k, v in sums.items()}
-        model.eval()
-        for cb in callbacks:
-            cb(epoch, model, logs)
-        model.train()
-        history["epoch"].append(epoch)
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-    model.eval()
-    return history
+    return run_epochs(model, epochs, lambda epoch: _batches(len(X), batch_size, gen),
+                      lambda idx, epoch, _: (step(X[idx].to(device), gen, epoch), 1), callbacks=callbacks)
 
 
 def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_size: int = 64, seed: int = 0,
@@ -622,7 +605,7 @@ def train_aae(model: CategoricalAAE, X: torch.Tensor, epochs: int, *, batch_size
 def losses_fingerprint(losses: Mapping[str, Callable]) -> str:
     """A short hash of what the loss functions compute on fixed inputs (part of a cache key: a
     changed exercise answer trains a new model instead of loading one trained with the old)."""
-    from course_utils.train import fingerprint
+    from course_utils.checkpoints import fingerprint
 
     g = torch.Generator().manual_seed(123)
     a, b = torch.randn(6, generator=g) * 3, torch.randn(5, generator=g) * 3
@@ -719,7 +702,7 @@ def run_method(name: str, cfg: Mapping[str, Any], build: Callable[[], nn.Module]
     and shown in ``monitor``; a model from the cache replays its saved history into the monitor
     and shows its final samples. ``history["train_s"]`` is the training time (or the saved one).
     """
-    from course_utils.train import cached, replay_history
+    from course_utils.checkpoints import cached, replay_history
 
     callback = score_callback(X, y, n_clusters, seed, monitor, keys, majority)
     run: dict[str, Any] = {}
@@ -770,7 +753,8 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
     """
     import copy
 
-    from course_utils.train import encode_dataset, fingerprint
+    from course_utils.checkpoints import fingerprint
+    from course_utils.loop import encode_dataset
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}; expected one of {METHODS}.")

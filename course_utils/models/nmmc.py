@@ -48,7 +48,7 @@ import torch
 
 from course_utils import settings as course_settings
 from course_utils.progress import tqdm
-from course_utils.train import append_history
+from course_utils.loop import run_epochs
 
 __all__ = ["standardize_codes", "cluster_scores", "assign_or_open", "hinge_update", "NMMC", "fit_nmmc",
            "nmmc_predict", "dp_means", "relabel", "NMMC_DEFAULTS",
@@ -181,6 +181,10 @@ def fit_nmmc(
     cluster's weight takes the online-mean step, and then ``update(W, x, z, margin, C)`` (the hinge
     step). Empty clusters are dropped after each pass. ``callback(pass, logs)`` gets ``n_clusters``,
     ``opened`` and ``changed`` (points that moved). The notebook passes the student's functions.
+
+    Its own loop, not ``loop.run_epochs``: one point at a time in NumPy, with no optimiser and no
+    batches, and a pass ends by dropping empty clusters; its history counts passes, not epochs.
+    (The fine-tuning that follows, ``finetune_encoder``, runs in the course's loop.)
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or len(X) == 0:
@@ -310,29 +314,29 @@ def finetune_encoder(
     Wt = torch.nn.Parameter(torch.as_tensor(W, dtype=torch.float32, device=device).clone())
     z = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
     opt = torch.optim.Adam(list(encoder.parameters()) + [Wt], lr=lr)
-    history: dict[str, list] = {"epoch": [], "loss": [], "violations": []}
-    encoder.train()
     N = len(X)
-    for epoch in tqdm(range(1, epochs + 1), desc="fine-tuning", leave=False):
-        total = 0.0
-        for idx in torch.randperm(N, generator=g).split(batch_size):
-            codes = (encoder(X[idx].to(device)) - mean_t) / scale
-            loss = hinge_objective(codes, z[idx], Wt, margin)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
+
+    def step(idx: torch.Tensor, epoch: int, _: int) -> tuple[dict[str, float], int]:
+        codes = (encoder(X[idx].to(device)) - mean_t) / scale
+        loss = hinge_objective(codes, z[idx], Wt, margin)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": float(loss.detach())}, len(idx)   # the mean over all N images
+
+    def violations(epoch: int, model: torch.nn.Module, logs: dict) -> None:
         with torch.no_grad():
             codes = (encoder(X.to(device)) - mean_t) / scale
             f = codes @ Wt.T - 0.5 * (Wt ** 2).sum(1)[None, :]
             own = f.gather(1, z[:, None]).squeeze(1)
             rival = f.scatter(1, z[:, None], float("-inf")).max(1).values
-            violations = float(((own - rival) < margin).float().mean())
-        logs = {"loss": total / N, "violations": violations}
-        append_history(history, epoch, logs)
+            logs["violations"] = float(((own - rival) < margin).float().mean())
         if callback is not None:
             callback(epoch, logs)
-    encoder.eval()
+
+    # the course's loop (loop.run_epochs)
+    history = run_epochs(encoder, epochs, lambda epoch: torch.randperm(N, generator=g).split(batch_size), step,
+                         callbacks=[violations], progress=True, desc="fine-tuning", leave=False)
     history["W"] = Wt.detach().cpu().numpy().astype(np.float64)
     return history
 
