@@ -65,7 +65,9 @@ def run_epochs(
         progress: a ``tqdm`` bar over the epochs, with the epoch's logs.
     """
     history: dict[str, list] = {"epoch": []}
-    bar = tqdm(total=epochs, desc=desc, disable=not progress, leave=leave)
+    # with progress, tqdm's own default decides (TQDM_DISABLE=1, which `course results --no-progress`
+    # sets, hides every bar, the inner ones too)
+    bar = tqdm(total=epochs, desc=desc, leave=leave, **({} if progress else {"disable": True}))
     try:
         for epoch in range(1, epochs + 1):
             if train_mode:
