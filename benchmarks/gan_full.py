@@ -66,12 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     args = parser().parse_args()
-    try:
-        X, y = data.load_mnist(split=args.split)
-    except data.DatasetNotFoundError as err:   # as the notebook: only the test split on this machine
-        print(f"MNIST split {args.split!r} not available ({type(err).__name__}); using the test split.")
-        args.split = "test"
-        X, y = data.load_mnist(split=args.split)
+    X, y, args.split = data.load_mnist_or_test(args.split)   # as the notebook, where only the test files are
     y = y.numpy()
     print(f"MNIST {args.split!r}: {len(X)} images | {config.describe()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")

@@ -35,11 +35,7 @@ METHODS = ("k-means, pixels (k = 10)", "k-means, DBN codes (k = 10)", "DP-GMM", 
 
 
 def load(split: str, n_heldout: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, str]:
-    try:
-        X_all, y_all = data.load_mnist(split=split)
-    except data.DatasetNotFoundError:
-        split = "test"
-        X_all, y_all = data.load_mnist(split=split)
+    X_all, y_all, split = data.load_mnist_or_test(split)
     return X_all[:-n_heldout], y_all[:-n_heldout].numpy(), X_all[-n_heldout:], split
 
 

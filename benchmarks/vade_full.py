@@ -118,12 +118,7 @@ def main() -> None:
     args.ae_batch = args.ae_batch or recipe["batch_size"]
     args.ae_lr = args.ae_lr or recipe["lr"]
     torch.set_num_threads(args.threads)
-    try:
-        X, y = data.load_mnist(args.split)
-    except data.DatasetNotFoundError as err:   # as the notebook: only the test split on this machine
-        print(f"MNIST split {args.split!r} not available ({type(err).__name__}); using the test split.")
-        args.split = "test"
-        X, y = data.load_mnist(args.split)
+    X, y, args.split = data.load_mnist_or_test(args.split)   # as the notebook, where only the test files are
     y = y.numpy()
     print(f"MNIST {args.split}: {len(X)} images | {config.describe()} | torch threads {args.threads}", flush=True)
     t0 = time.perf_counter()

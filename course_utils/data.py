@@ -41,6 +41,7 @@ __all__ = [
     "DataDirNotWritableError",
     "DatasetCorruptError",
     "load_mnist",
+    "load_mnist_or_test",
     "load_digits",
     "GaussianMixtureData",
     "make_gaussian_mixture",
@@ -169,6 +170,20 @@ def load_mnist(
     X = X.reshape(n, _IMAGE_SIZE * _IMAGE_SIZE) if flatten else X.reshape(n, 1, _IMAGE_SIZE, _IMAGE_SIZE)
     y = torch.from_numpy(labels[:n].astype(np.int64))
     return X, y
+
+
+def load_mnist_or_test(split: str, limit: int | None = None, log: Callable[[str], Any] = print
+                       ) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``load_mnist(split, limit)``, or the test split where ``split``'s files are not there (a
+    machine with only the test files, no network), as the notebooks' full mode does; ``log`` says
+    so. Returns ``(X, y, the split used)``."""
+    try:
+        X, y = load_mnist(split, limit=limit)
+    except DatasetNotFoundError as err:
+        log(f"MNIST split {split!r} not available ({type(err).__name__}); using the test split.")
+        split = "test"
+        X, y = load_mnist(split, limit=limit)
+    return X, y, split
 
 
 def mnist_folder(root: str | Path | None = None) -> Path:

@@ -525,3 +525,19 @@ def test_random_affine_shapes_identity_and_repeatability():
         data.random_affine(torch.rand(2, 10))
     with pytest.raises(ValueError, match="grey"):
         data.random_affine(torch.rand(2, 3, 4, 4))
+
+
+def test_load_mnist_or_test_falls_back_to_the_test_split_and_says_so(monkeypatch):
+    calls, said = [], []
+
+    def fake(split, limit=None):
+        calls.append(split)
+        if split != "test":
+            raise data.DatasetNotFoundError("no training files here")
+        return torch.zeros(3, 784), torch.zeros(3, dtype=torch.long)
+
+    monkeypatch.setattr(data, "load_mnist", fake)
+    X, y, split = data.load_mnist_or_test("all", limit=3, log=said.append)
+    assert split == "test" and calls == ["all", "test"] and X.shape == (3, 784)
+    assert said == ["MNIST split 'all' not available (DatasetNotFoundError); using the test split."]
+    assert data.load_mnist_or_test("test", log=said.append)[2] == "test" and len(said) == 1
