@@ -46,6 +46,7 @@ def run_epochs(
     desc: str = "training",
     leave: bool = True,
     train_mode: bool = True,
+    as_logged: bool = False,
     empty: str = "data gave no batches; expected at least one example.",
 ) -> dict[str, list]:
     """The course's training loop; returns the history ``{"epoch": [1, 2, ...], name: [...]}``.
@@ -63,6 +64,9 @@ def run_epochs(
         callbacks: ``callback(epoch, model, logs)`` after every epoch, in order; a callback may
             add values to ``logs``, which the next ones see and the history keeps.
         progress: a ``tqdm`` bar over the epochs, with the epoch's logs.
+        as_logged: keep each value as the step or a callback logged it (an int stays an int) and a
+            name's list only where it was logged (the GANs' histories); default: ``append_history``
+            (floats, ``None`` where a name was not logged that epoch).
     """
     history: dict[str, list] = {"epoch": []}
     # with progress, tqdm's own default decides (TQDM_DISABLE=1, which `course results --no-progress`
@@ -86,7 +90,12 @@ def run_epochs(
                 model.eval()
             for callback in callbacks:
                 callback(epoch, model, logs)
-            append_history(history, epoch, logs)
+            if as_logged:
+                history["epoch"].append(epoch)
+                for name, value in logs.items():
+                    history.setdefault(name, []).append(value)
+            else:
+                append_history(history, epoch, logs)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if isinstance(v, float)}, refresh=False)
             bar.update(1)
     finally:

@@ -332,7 +332,8 @@ def _run_epochs(model: nn.Module, X: torch.Tensor, epochs: int, batch_size: int,
     epoch's steps, then ``callbacks`` (in eval mode) and the history ``{"epoch": [...], name: [...]}``."""
     gen = torch.Generator().manual_seed(int(seed))
     return run_epochs(model, epochs, lambda epoch: _batches(len(X), batch_size, gen),
-                      lambda idx, epoch, _: (step(X[idx].to(device), gen, epoch), 1), callbacks=callbacks)
+                      lambda idx, epoch, _: (step(X[idx].to(device), gen, epoch), 1), callbacks=callbacks,
+                      as_logged=True)
 
 
 def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_size: int = 64, seed: int = 0,
