@@ -367,7 +367,9 @@ def test_executed_widgets_pass_nbval(executed_notebook):
     """CI re-runs committed notebooks with nbval, which ignores display updates: still equal."""
     pytest.importorskip("nbval")
     _, path = executed_notebook
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    # the caller's PYTEST_ADDOPTS may name this suite's own options (--quick, --record-durations),
+    # which a pytest run outside it does not know
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTEST_ADDOPTS")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval", path.name, "-q", "-p", "no:cacheprovider"],
         cwd=path.parent,

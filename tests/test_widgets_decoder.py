@@ -233,7 +233,9 @@ def test_decoder_explorer_in_a_jupyter_kernel(executed_notebook):
 def test_decoder_explorer_notebook_passes_nbval(executed_notebook):
     pytest.importorskip("nbval")
     _, path = executed_notebook
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    # the caller's PYTEST_ADDOPTS may name this suite's own options (--quick, --record-durations),
+    # which a pytest run outside it does not know
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "PYTEST_ADDOPTS")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval", path.name, "-q", "-p", "no:cacheprovider"],
         cwd=path.parent, env=env, capture_output=True, text=True, timeout=120,
