@@ -893,8 +893,9 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
 
 def ship(source: Path, dest: Path = SHIPPED) -> Path:
     """Copy the fast-mode rows of ``source``'s results.csv into ``dest`` (replacing what it held),
-    with RESULTS.md and the first seed's embeddings and per-step scores: what the summary notebook
-    reads. Refuses a grid with a failed or missing run."""
+    with RESULTS.md and the first seed's per-step video scores (JSON): what the summary notebook
+    reads. The 2-D embeddings and predicted frames (``.npz``) are data and stay out of git: the
+    notebook draws them from a run of your own. Refuses a grid with a failed or missing run."""
     rows = [r for r in read_rows(Path(source) / CSV_NAME) if r["mode"] == "fast"]
     fast = SETTINGS["fast"]
     want = {(m, str(seed)) for m in METHODS for seed in fast["seeds"]}
@@ -908,12 +909,11 @@ def ship(source: Path, dest: Path = SHIPPED) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     first = min(fast["seeds"])
-    for kind in ("embeddings", "details"):
-        (dest / kind).mkdir(parents=True)
-        for m in METHODS:
-            name = _stem("fast", fast["split"], m, first)
-            for path in sorted((Path(source) / kind).glob(f"{name}.*")) + sorted((Path(source) / kind).glob(f"{name}-*")):
-                shutil.copyfile(path, dest / kind / path.name)
+    (dest / "details").mkdir(parents=True)
+    for m in METHODS:   # per-step scores (text); embeddings and frames are data, not shipped
+        path = extras_path(Path(source), "details", "fast", fast["split"], m, first)
+        if path.is_file():
+            shutil.copyfile(path, dest / "details" / path.name)
     write_rows(dest / CSV_NAME, rows)
     write_markdown(dest / MD_NAME, rows)
     return dest
