@@ -71,6 +71,17 @@ DP_MEANS_LAM = 1.0
 #: no better (one of three full-mode seeds lost NMI); 1e-4 for 10 epochs refines them.
 FINETUNE: dict[str, Any] = {"lr": 1e-4, "margin": 1.0}
 
+#: How weeks 03 and 04 (VaDE and DEC) begin: the data, and the shared autoencoder they start from.
+_FROM_THE_SHARED_AE: dict[str, Any] = {
+    "SEED": 0,
+    **MNIST,
+    "HIDDEN": SHARED_AE["HIDDEN"],
+    "LATENT_DIM": SHARED_AE["LATENT_DIM"],
+    "N_CLUSTERS": 10,
+    "AE_RECIPE": SHARED_AE["AE_RECIPE"],
+    "AE_EPOCHS": SHARED_AE["AE_EPOCHS"],
+}
+
 WEEKS: dict[str, dict[str, Any]] = {
     "01": {
         "SEED": 0,
@@ -101,13 +112,7 @@ WEEKS: dict[str, dict[str, Any]] = {
         "SCORE_EVERY": Pick(3, 5),
     },
     "03": {
-        "SEED": 0,
-        **MNIST,
-        "HIDDEN": SHARED_AE["HIDDEN"],
-        "LATENT_DIM": SHARED_AE["LATENT_DIM"],
-        "N_CLUSTERS": 10,
-        "AE_RECIPE": SHARED_AE["AE_RECIPE"],
-        "AE_EPOCHS": SHARED_AE["AE_EPOCHS"],
+        **_FROM_THE_SHARED_AE,
         "VAE_EPOCHS": Pick(30, 100),
         "VADE_EPOCHS": Pick(25, 30),
         "VADE_LR": Pick(2e-3, 2e-4),
@@ -118,13 +123,7 @@ WEEKS: dict[str, dict[str, Any]] = {
         "PROJECTION": Pick("pca", "tsne"),
     },
     "04": {
-        "SEED": 0,
-        **MNIST,
-        "HIDDEN": SHARED_AE["HIDDEN"],
-        "LATENT_DIM": SHARED_AE["LATENT_DIM"],
-        "N_CLUSTERS": 10,
-        "AE_RECIPE": SHARED_AE["AE_RECIPE"],
-        "AE_EPOCHS": SHARED_AE["AE_EPOCHS"],
+        **_FROM_THE_SHARED_AE,
         "AE_BATCH": SHARED_AE["AE_BATCH"],
         "ALPHA": 1.0,
         "BATCH_SIZE": 256,
