@@ -13,7 +13,8 @@ which also places the centres); then DEC (SGD 0.01, momentum 0.9, KL only, decod
 recipe on augmented mini-batches, target from the clean images) from that same start,
 with the target distribution recomputed on the whole set every ``--update-interval`` iterations
 (default: once per pass, ceil(N / 256); DEC-keras uses 140 on 70,000 images) and a stop when
-fewer than 0.1% of the labels change between two updates. Prints ACC / NMI /
+fewer than 0.1% of the labels change between two updates; DEC-DA also stops on a plateau of the
+label changes (week 04's ``DA_PATIENCE`` and ``DA_WINDOW``, see ``dec.train_dec``). Prints ACC / NMI /
 ARI per method and seed, their mean and standard deviation, and the wall times; ``--json PATH``
 also writes them to a file.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 
 import numpy as np
@@ -30,7 +32,7 @@ from sklearn.cluster import KMeans
 from course_utils import config, data, settings
 from course_utils.metrics import evaluate, format_metrics
 from course_utils.models.dec import (DEC, DEC_DA_RECIPE, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans,
-                                     make_dec_optimizer, train_dec)
+                                     make_dec_optimizer, stop_reason, train_dec)
 from course_utils.train import AE_RECIPES, pretrained_autoencoder
 
 #: Week 04's full mode (the notebook's parameters cell reads the same).
@@ -65,17 +67,19 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
                 print(f"seed {seed} {name:<6} update {update:4d}  delta {logs['delta_label']:.4f}  "
                       f"{format_metrics({k: logs[k] for k in ('acc', 'nmi', 'ari')})}", flush=True)
 
+        max_iter = getattr(args, "max_iter", None) or FULL["DA_MAX_ITER" if name == "DEC-DA" else "MAX_ITER"]
+        interval = args.update_interval or math.ceil(len(X) / recipe["batch_size"])
         history = train_dec(model, X, gamma=recipe["gamma"], optimizer=make_dec_optimizer(model, recipe),
-                            batch_size=recipe["batch_size"], tol=recipe["tol"],
-                            max_iter=getattr(args, "max_iter", None) or FULL["DA_MAX_ITER" if name == "DEC-DA" else "MAX_ITER"],
+                            batch_size=recipe["batch_size"], tol=recipe["tol"], max_iter=max_iter,
                             update_interval=args.update_interval, seed=seed, callbacks=[report], progress=False,
-                            desc=f"{name} seed {seed}", augment=recipe.get("augment"))
+                            desc=f"{name} seed {seed}", augment=recipe.get("augment"),
+                            patience=recipe.get("patience"), window=recipe.get("window", 10))
         result = evaluate(y, model.predict(X))
         result.update(seconds=time.perf_counter() - t0, updates=len(history["epoch"]),
-                      converged=bool(history["delta_label"] and history["delta_label"][-1] < recipe["tol"]))
+                      stopped=stop_reason(history, recipe["tol"], max_iter, interval))
         out[name] = result
         print(f"seed {seed}: {name} {format_metrics(result)} after {result['updates']} updates "
-              f"({'converged' if result['converged'] else 'max_iter'}), {result['seconds']:.0f} s", flush=True)
+              f"(stopped: {result['stopped']}), {result['seconds']:.0f} s", flush=True)
     return out
 
 

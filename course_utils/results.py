@@ -421,7 +421,8 @@ def _run_dec(method: Method, ctx: Context) -> dict[str, Any]:
     max_iter = d["da_max_iter"] if method.id == "dec-da" else d["max_iter"]
     train_dec(model, X, gamma=recipe["gamma"], optimizer=make_dec_optimizer(model, recipe),
               batch_size=recipe["batch_size"], tol=recipe["tol"], max_iter=max_iter, seed=ctx.seed,
-              progress=False, augment=recipe.get("augment"))
+              progress=False, augment=recipe.get("augment"), patience=recipe.get("patience"),
+              window=recipe.get("window", 10))
     labels = model.predict(X)
     # DEC drops the decoder: its codes are read back by the pretrained autoencoder's decoder
     decode, output = (model.decoder, model.output) if keep else (ae.decode, ae.output)

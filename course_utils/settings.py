@@ -71,6 +71,13 @@ DP_MEANS_LAM = 1.0
 #: no better (one of three full-mode seeds lost NMI); 1e-4 for 10 epochs refines them.
 FINETUNE: dict[str, Any] = {"lr": 1e-4, "margin": 1.0}
 
+#: DEC-DA's plateau stop (``dec.train_dec``'s ``patience`` and ``window``; ``dec.DEC_DA_RECIPE`` reads
+#: it): stop when the mean label change of the last ``window`` target updates has not reached a new
+#: low for ``patience`` updates. Chosen from the label-change curves, not from any accuracy: a window
+#: of 10 updates averages the update-to-update noise of the augmented batches; 20 updates is two
+#: windows without progress.
+DEC_DA_STOP: dict[str, Any] = {"patience": 20, "window": 10}
+
 #: How weeks 03 and 04 (VaDE and DEC) begin: the data, and the shared autoencoder they start from.
 _FROM_THE_SHARED_AE: dict[str, Any] = {
     "SEED": 0,
@@ -131,6 +138,8 @@ WEEKS: dict[str, dict[str, Any]] = {
         "TOL": 0.001,
         "MAX_ITER": Pick(2000, 20000),
         "DA_MAX_ITER": Pick(800, 20000),
+        "DA_PATIENCE": DEC_DA_STOP["patience"],
+        "DA_WINDOW": DEC_DA_STOP["window"],
         "GAMMA": 0.1,
         "PROJECTION": Pick("pca", "tsne"),
     },

@@ -14,7 +14,7 @@ from course_utils.config import REPO_ROOT
 from course_utils.data import load_digits
 from course_utils.models import MLPAutoencoder
 from course_utils.models.dec import (DEC, DEC_DA_RECIPE, DEC_RECIPE, IDEC_RECIPE, init_centers_kmeans, kl_clustering_loss,
-                                     make_dec_optimizer, soft_assignment, target_distribution, train_dec)
+                                     make_dec_optimizer, soft_assignment, target_distribution, stop_reason, train_dec)
 from course_utils.train import TrainingDiverged
 
 
@@ -182,6 +182,40 @@ def test_dec_da_targets_come_from_clean_images_and_q_from_augmented_ones(digits_
     # the full-set passes that make p and the labels see exactly the clean images
     assert all(any(torch.equal(e, X[i:i + 2048]) for i in range(0, len(X), 2048)) for e in encoded)
     assert all(np.isfinite(history["loss"])) and metrics.cluster_acc(y, model.predict(X)) > 0.4
+
+
+def _first_plateau(deltas, window, patience, tol):
+    """The update (from 1) at which the plateau rule says stop, recomputed from the label changes."""
+    lowest, since = math.inf, 0
+    for i, d in enumerate(deltas):
+        smooth = float(np.mean(deltas[max(0, i - window + 1):i + 1]))
+        lowest, since = (smooth, 0) if smooth < lowest else (lowest, since + 1)
+        if d < tol or since >= patience:
+            return i + 1
+    return None
+
+
+def test_dec_da_plateau_stop_ends_where_the_smoothed_label_change_stops_falling(digits_ae):
+    """``patience``: the run ends at the first update where the mean label change of the last
+    ``window`` updates has made no new low for ``patience`` updates, not earlier, not later."""
+    ae, X, _ = digits_ae
+    kwargs = dict(batch_size=64, max_iter=3000, tol=0.0, progress=False, augment=DEC_DA_RECIPE["augment"])
+    model = DEC(ae, 10)
+    init_centers_kmeans(model, X, seed=0, n_init=5)
+    free = train_dec(model, X, optimizer=make_dec_optimizer(model, DEC_DA_RECIPE), **kwargs)
+    assert stop_reason(free, 0.0, 3000, math.ceil(len(X) / 64)) == "max_iter"
+    want = _first_plateau(free["delta_label"], 3, 4, 0.0)
+    assert want is not None and want < len(free["epoch"]), "the free run never plateaued: the test shows nothing"
+    model = DEC(ae, 10)
+    init_centers_kmeans(model, X, seed=0, n_init=5)
+    stopped = train_dec(model, X, optimizer=make_dec_optimizer(model, DEC_DA_RECIPE), patience=4, window=3, **kwargs)
+    assert len(stopped["epoch"]) == want, f"stopped after {len(stopped['epoch'])} updates, the rule says {want}"
+    assert stopped["delta_label"] == free["delta_label"][:want]   # the same run until it stops
+    assert stop_reason(stopped, 0.0, 3000, math.ceil(len(X) / 64)) == "plateau"
+    assert all(math.isfinite(v) for v in stopped["delta_smooth"])
+    assert DEC_DA_RECIPE["patience"] >= 1 and DEC_DA_RECIPE["window"] >= 1   # the recipe turns it on
+    with pytest.raises(ValueError, match="patience"):
+        train_dec(model, X, patience=0, progress=False)
 
 
 @pytest.mark.slow
