@@ -170,6 +170,32 @@ def test_each_bank_has_answers_the_hidden_tests_reject(path: Path):
         assert rejected, f"{grade_id}: no case in the bank fails the hidden tests"
 
 
+def _really_wrong():
+    for path in SOLUTIONS:
+        bank = _bank(path)
+        for case in _bank_cases(bank) if bank is not None else ():
+            if case.name in getattr(bank, "REALLY_WRONG", ()):
+                yield pytest.param(path, case, id=f"{path.stem}:{case.grade_id}:{case.name}")
+
+
+@pytest.mark.parametrize(("path", "case"), list(_really_wrong()))
+def test_hidden_tests_reject_the_really_wrong_answers(path: Path, case: Case):
+    """A bank's ``REALLY_WRONG`` names answers that must lose the points: the grader's hidden tests
+    reject them, and (the test below) the self-check rejects them first."""
+    source = _graded_cells(read_notebook(path))[case.grade_id]
+    check_ok, check_text, hidden_ok, _ = _verdicts(_bank(path), source, case.source)
+    assert not hidden_ok, f"{case.name}: the hidden tests accept this really wrong answer"
+    assert not check_ok, f"{case.name}: the self-check accepts it:\n{check_text}"
+
+
+def test_really_wrong_names_are_cases():
+    for path in SOLUTIONS:
+        bank = _bank(path)
+        names = {c.name for c in _bank_cases(bank)} if bank is not None else set()
+        unknown = set(getattr(bank, "REALLY_WRONG", ())) - names
+        assert not unknown, f"{path.name}: REALLY_WRONG names no case: {sorted(unknown)}"
+
+
 @pytest.mark.parametrize(("path", "case"), list(_cases()))
 def test_self_check_fails_whenever_the_hidden_tests_fail(path: Path, case: Case):
     source = _graded_cells(read_notebook(path))[case.grade_id]

@@ -429,3 +429,62 @@ def expect_close(
             f"{label} is wrong in {n_bad} of {close.size} entries; first at index {where}: "
             f"got {got_arr[where]!r}, expected {want[where]!r}." + (f" {hint}" if hint else "")
         )
+
+
+def check_gradient_flow(fn: Callable, reference: Callable, inputs: dict[str, Any], *, name: str,
+                        constants: tuple = (), hints: dict[str, str] | None = None) -> None:
+    """Where the gradient of the student's ``fn`` flows, compared with ``reference``'s.
+
+    ``inputs`` (name -> tensor, in the call's order) become fresh leaves that require grad, for the
+    student and, separately, for the reference; ``constants`` follow them in the call, without
+    gradient. The same random weighting of the outputs is back-propagated through both, and every
+    input's gradient must match the reference's. Fails with a message that names what happened: a
+    result that is not a tensor, one cut from the inputs (``.detach()``, ``torch.no_grad()``, NumPy)
+    or re-wrapped as a new tensor with ``requires_grad=True``, an input the gradient does not reach
+    (``hints[name]`` says why it must), or a gradient that differs.
+    """
+    import torch
+
+    def leaves() -> list:
+        return [t.detach().clone().requires_grad_(True) for t in inputs.values()]
+
+    mine, theirs = leaves(), leaves()
+    got = call_student(fn, *mine, *constants, name=name)
+    want = reference(*theirs, *constants)
+    wants = tuple(want) if isinstance(want, (tuple, list)) else (want,)
+    gots = tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    if len(gots) != len(wants):
+        raise CheckFailed(f"{name} returned {len(gots)} values; expected {len(wants)}.")
+    for i, (g, w) in enumerate(zip(gots, wants)):
+        what = f"{name}'s result" if len(wants) == 1 else f"{name}'s result [{i}]"
+        if not isinstance(g, torch.Tensor):
+            raise CheckFailed(f"{what} is a {type(g).__name__}, not a tensor: training back-propagates through it, "
+                              "so stay in torch (no float(), .item(), .tolist() or NumPy).")
+        if g.grad_fn is None:
+            if g.requires_grad:
+                raise CheckFailed(
+                    f"{what} is a new tensor, cut from the inputs: it requires grad, but no operation links it "
+                    f"to {', '.join(f'`{n}`' for n in inputs)} (it was built with torch.tensor(...) or "
+                    "torch.from_numpy(...), or computed under torch.no_grad(), and then marked requires_grad). "
+                    "A gradient would stop at it and train nothing: compute it with torch operations on the "
+                    "inputs themselves.")
+            raise CheckFailed(f"{what} carries no gradient: it was .detach()-ed, computed under torch.no_grad() "
+                              "or outside torch, so training could not back-propagate through it.")
+        if tuple(g.shape) != tuple(w.shape):
+            raise CheckFailed(f"{what} has shape {tuple(g.shape)}, expected {tuple(w.shape)}.")
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.randn(tuple(w.shape), generator=gen, dtype=w.dtype) for w in wants]
+    mine_grads = torch.autograd.grad(sum((g.to(w.dtype) * c).sum() for g, c, w in zip(gots, weights, wants)),
+                                     mine, allow_unused=True)
+    ref_grads = torch.autograd.grad(sum((w * c).sum() for w, c in zip(wants, weights)), theirs, allow_unused=True)
+    for (arg, leaf), a, b in zip(inputs.items(), mine_grads, ref_grads):
+        b = torch.zeros_like(leaf) if b is None else b
+        why = f" {hints[arg]}" if hints and arg in hints else ""
+        if a is None or (not a.any() and b.any()):
+            raise CheckFailed(f"{name}: no gradient reaches `{arg}`.{why} Look for .detach(), .data, "
+                              f"torch.no_grad() or NumPy on the way from `{arg}` to the result.")
+        if not torch.allclose(a.to(b.dtype), b, rtol=1e-4, atol=1e-6):
+            worst = float((a.to(b.dtype) - b).abs().max())
+            raise CheckFailed(f"{name}: the gradient with respect to `{arg}` differs from the reference's (by up "
+                              f"to {worst:.3g}): part of the way from `{arg}` to the result is cut (.detach(), "
+                              "no_grad) or computed outside torch.{why}")

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from course_utils.checks._common import CheckFailed, as_array, call_student, ok, self_check
+from course_utils.checks._common import CheckFailed, as_array, call_student, check_gradient_flow, ok, self_check
 from course_utils.checks._common import reference_by_name as _reference_by_name
 
 __all__ = ["CheckFailed", "check_error_units", "check_convlstm_step", "check_prednet_loss",
@@ -32,6 +32,26 @@ __all__ = ["CheckFailed", "check_error_units", "check_convlstm_step", "check_pre
 _NOTEBOOK_A = ((16, 1, 32, 32), (16, 16, 16, 16), (8, 1, 64, 64), (8, 32, 16, 16), (8, 64, 8, 8))
 #: ConvLSTM cells (batch, input channels, hidden channels, size) of those networks.
 _NOTEBOOK_CELLS = ((16, 2 + 16, 1, 32), (16, 32, 16, 16), (8, 128, 64, 8), (8, 64 + 32, 16, 32))
+
+
+#: Why each input must get its gradient (the gradient checks name the one that does not).
+_GRADIENT_HINTS = {
+    "a": "The target A must get one: above the first layer A_l is computed from the errors below "
+         "(A_l = maxpool(ReLU(conv(E_(l-1))))), so a detached target cuts the layers above from the loss.",
+    "a_hat": "The prediction Â must get one: it is how PredNet learns to predict at all.",
+    "x": "The input x comes from the error units: without this gradient the layers below learn nothing from "
+         "this one.",
+    "h": "The hidden state h carries the gradient back to earlier frames (back-propagation through time).",
+    "c": "The cell state c carries the gradient back to earlier frames: detaching it cuts back-propagation "
+         "through time, so the cell cannot learn what to remember.",
+    "weight": "The convolution's weights are what training changes.",
+    "bias": "The biases are trained too.",
+    "errors": "The loss must back-propagate into the error units, or training does nothing.",
+}
+
+
+def _reference(name: str) -> Callable:
+    return _references()[name][0]
 
 
 def _hard_sigmoid(x: float) -> float:
@@ -100,14 +120,12 @@ def check_error_units(error_units: Callable) -> None:
         if got.shape != want.shape or not torch.allclose(got, want, atol=1e-6):
             raise CheckFailed(f"{label} is wrong although the small cases passed: look for sizes written into "
                               "your code (use the shapes of a).")
-    a = torch.rand(2, 1, 4, 4, requires_grad=True)
-    a_hat = torch.rand(2, 1, 4, 4, requires_grad=True)
-    out = call_student(error_units, a, a_hat, name=name)
-    if not isinstance(out, torch.Tensor) or not out.requires_grad:
-        raise CheckFailed(f"{name}: no gradient flows through the result (it does not require grad). PredNet "
-                          "learns by back-propagating through E: use torch operations, no .detach() or NumPy.")
+    g = torch.Generator().manual_seed(11)
+    check_gradient_flow(error_units, _reference("error_units"), name=name,
+                        inputs={"a": torch.rand(2, 3, 4, 4, generator=g), "a_hat": torch.rand(2, 3, 4, 4, generator=g)},
+                        hints=_GRADIENT_HINTS)
     ok("error_units matches ReLU(A - Â) and ReLU(Â - A) computed pixel by pixel, stacked along the channels, "
-       "at the notebook's sizes too, and gradients flow through it.")
+       "at the notebook's sizes too, and back-propagates into both A and Â exactly as the reference does.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,14 +224,12 @@ def check_convlstm_step(convlstm_step: Callable) -> None:
             if part.shape != want.shape or not torch.allclose(part, want, atol=1e-5):
                 raise CheckFailed(f"{label}: {what} is wrong although the small cases passed: look for sizes or "
                                   "channel counts written into your code (take them from weight.shape and h.shape).")
-    x, h, c, weight, bias = _tiny_cell(7, 1, 2, 2, 3, 3, 3)
-    weight.requires_grad_(True)
-    out = _tensors(call_student(convlstm_step, x, h, c, weight, bias, name=name), 2, name)
-    if not isinstance(out[0], torch.Tensor) or not out[0].requires_grad:
-        raise CheckFailed(f"{name}: no gradient reaches the weights (h' does not require grad): use torch "
-                          "operations such as F.conv2d, no .detach() or NumPy.")
+    x, h, c, weight, bias = _tiny_cell(7, 2, 2, 2, 4, 4, 3)
+    check_gradient_flow(convlstm_step, _reference("convlstm_step"), name=name,
+                        inputs={"x": x, "h": h, "c": c, "weight": weight, "bias": bias}, hints=_GRADIENT_HINTS)
     ok("convlstm_step matches the step computed pixel by pixel (3x3 sums with zero padding, hard-sigmoid gates "
-       "i, f, o and tanh cell input, in that order), at the notebook's sizes too, and gradients reach the weights.")
+       "i, f, o and tanh cell input, in that order), at the notebook's sizes too, and back-propagates into x, h, "
+       "c and the weights exactly as the reference does.")
 
 
 def _first_diff(got: np.ndarray, want: np.ndarray) -> tuple:
@@ -283,14 +299,13 @@ def check_prednet_loss(prednet_loss: Callable) -> None:
         raise CheckFailed(f"{label} = {value:.6f}, expected {want:.6f} = mean over b of sum over t, l of "
                           "time_w[t] * layer_w[l] * errors[b, t, l].")
     # the notebook's use: float32 errors from the network, with a gradient
-    errors = torch.rand(16, 10, 3, requires_grad=True)
-    label = f"{name}(errors: (16, 10, 3) float32 with grad)"
-    got = call_student(prednet_loss, errors, torch.tensor([1.0, 0.1, 0.1]), torch.full((10,), 1 / 9).index_fill(0, torch.tensor([0]), 0.0), name=name)
-    if not isinstance(got, torch.Tensor) or not got.requires_grad:
-        raise CheckFailed(f"{label} returned {type(got).__name__} without a gradient; return a torch tensor computed "
-                          "with torch operations (no float(), .item() or NumPy), so training can call backward().")
+    check_gradient_flow(prednet_loss, _reference("prednet_loss"), name=name,
+                        inputs={"errors": torch.rand(16, 10, 3, generator=torch.Generator().manual_seed(3))},
+                        constants=(torch.tensor([1.0, 0.1, 0.1]),
+                                   torch.full((10,), 1 / 9).index_fill(0, torch.tensor([0]), 0.0)),
+                        hints=_GRADIENT_HINTS)
     ok("prednet_loss matches the explicit sum over frames and layers, weighted, averaged over the batch, and "
-       "returns a tensor training can back-propagate through.")
+       "back-propagates into the error units exactly as the reference does.")
 
 
 def _references() -> dict[str, tuple[Callable, str]]:

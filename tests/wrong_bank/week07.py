@@ -85,3 +85,33 @@ CASES = [
     _pl("in-place on errors", "    errors.mul_(time_w[None, :, None])\n"
         "    return (errors * layer_w[None, None, :]).sum(dim=(1, 2)).mean()\n"),
 ]
+
+# ---- Where the gradient flows (all three really wrong: the hidden tests reject them too) -------
+CASES += [
+    _eu("the prediction detached", "    a_hat = a_hat.detach()\n"
+        "    return torch.cat([F.relu(a - a_hat), F.relu(a_hat - a)], dim=1)\n"),
+    _eu("the target detached", "    a = a.detach()\n"
+        "    return torch.cat([F.relu(a - a_hat), F.relu(a_hat - a)], dim=1)\n"),
+    _eu("through NumPy, re-wrapped with requires_grad", "    d = (a - a_hat).detach().numpy()\n"
+        "    e = np.concatenate([np.maximum(d, 0), np.maximum(-d, 0)], axis=1)\n"
+        "    return torch.tensor(e, requires_grad=True)\n"),
+    _eu("under no_grad, then requires_grad_", "    with torch.no_grad():\n"
+        "        e = torch.cat([F.relu(a - a_hat), F.relu(a_hat - a)], dim=1)\n"
+        "    return e.requires_grad_()\n"),
+    _cs("the cell state detached", _Z + _HS + "    i, f, o, g = z.chunk(4, dim=1)\n"
+        "    c2 = hs(f) * c.detach() + hs(i) * torch.tanh(g)\n    return hs(o) * torch.tanh(c2), c2\n"),
+    _cs("under no_grad, then requires_grad_", "    with torch.no_grad():\n" + _Z.replace("    ", "        ", 1)
+        + _HS.replace("    ", "        ", 1) + "        i, f, o, g = z.chunk(4, dim=1)\n"
+        "        c2 = hs(f) * c + hs(i) * torch.tanh(g)\n        h2 = hs(o) * torch.tanh(c2)\n"
+        "    return h2.requires_grad_(), c2.requires_grad_()\n"),
+    _cs("the hidden state detached", "    z = F.conv2d(torch.cat([x, h.detach()], dim=1), weight, bias, "
+        "padding=weight.shape[-1] // 2)\n" + _HS + "    i, f, o, g = z.chunk(4, dim=1)\n"
+        "    c2 = hs(f) * c + hs(i) * torch.tanh(g)\n    return hs(o) * torch.tanh(c2), c2\n"),
+    _pl("a float re-wrapped with requires_grad",
+        f"    return torch.tensor(float(({_W}).sum(dim=(1, 2)).mean()), requires_grad=True)\n"),
+    _pl("under no_grad, then requires_grad_", "    with torch.no_grad():\n"
+        f"        loss = ({_W}).sum(dim=(1, 2)).mean()\n    return loss.requires_grad_()\n"),
+    _pl("the errors detached", f"    return ({_W.replace('errors', 'errors.detach()', 1)}).sum(dim=(1, 2)).mean()\n"),
+]
+#: Answers that are really wrong: the hidden tests must reject them, not only the self-check.
+REALLY_WRONG = {case[1] for case in CASES[-10:]}
