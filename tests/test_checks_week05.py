@@ -111,7 +111,7 @@ def _d_inplace(real_logits, fake_logits):
     (lambda r, f: F.softplus(r).mean() + F.softplus(-f).mean(), ["labels are swapped"]),
     (lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum(), ["summed over the batch"]),
     (lambda r, f: BCE(torch.cat([r, f]), torch.cat([torch.ones_like(r), torch.zeros_like(f)])),
-     ["average the real and the generated logits together", "half", "sum of two means"]),
+     ["half the loss", "one mean over both batches", "sum of two means"]),
     (lambda r, f: F.softplus(-r).mean(), ["only the term for real images"]),
     (lambda r, f: F.softplus(f).mean(), ["only the term for generated images"]),
     (lambda r, f: F.softplus(-r).mean() - F.softplus(f).mean(), ["wrong sign"]),

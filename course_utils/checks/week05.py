@@ -184,9 +184,15 @@ def _grad_close(g: Any, want: Sequence, rtol: float = 1e-6, atol: float = 1e-9) 
 
 def _name_mistake(name: str, value: float, mistakes: Sequence[tuple[float, str]], rtol: float = 1e-5,
                   atol: float = 1e-7) -> None:
+    found: list[str] = []
     for candidate, message in mistakes:
-        if math.isfinite(candidate) and _near(value, candidate, rtol, atol):
-            raise CheckFailed(f"{name}: {message}")
+        if math.isfinite(candidate) and _near(value, candidate, rtol, atol) and message not in found:
+            found.append(message)
+    if len(found) == 1:
+        raise CheckFailed(f"{name}: {found[0]}")
+    if found:   # on this input two mistakes give the same value: name both rather than guess
+        raise CheckFailed(f"{name}: on this input your value fits {len(found)} known mistakes; look for the one you "
+                          "made. " + " ".join(f"({i}) {m}" for i, m in enumerate(found, start=1)))
 
 
 def _generator(seed: int):
@@ -246,9 +252,9 @@ def _d_reference(real: Sequence[float], fake: Sequence[float]) -> tuple[float, l
         (total, "the terms are summed over the batch: average each over its own batch (.mean(), the default "
                 "reduction='mean' of the losses), so the loss does not grow with the batch size."),
         (total / (len(real) + len(fake)),
-         "you average the real and the generated logits together (one mean over torch.cat([real_logits, "
-         "fake_logits]) with labels [1, ..., 0, ...]): with batches of equal size that is half the loss, with "
-         "different sizes the two terms get different weights. The loss is the sum of two means, one over the "
+         "this is half the loss: 0.5 * (real term + fake term), or one mean over both batches together "
+         "(torch.cat([real_logits, fake_logits]) with labels [1, ..., 0, ...]), which with batches of equal size "
+         "is the same thing (with different sizes it also weights the two terms differently). The loss is the sum of two means, one over the "
          "real images and one over the generated ones: compute the two terms separately and add them."),
         (real_term, "only the term for real images, mean[-log D(x)]: add the term for generated images, "
                     "mean[-log(1 - D(G(z)))] = -F.logsigmoid(-fake_logits).mean()."),
@@ -628,6 +634,10 @@ def check_catgan_entropies(catgan_entropies: Callable) -> None:
     # saturated, float32: one-hot-like rows spread evenly (cond ≈ 0, marginal = log K) and two-class rows
     real_t = torch.tensor([[100.0, -100.0], [-100.0, 100.0]])
     compare(real_t, torch.zeros(3, 2), f"{name}([[100, -100], [-100, 100]], zeros(3, 2))", 1e-5, 5e-5, "saturated")
+    # a class that no image of the batch uses: its mean probability is exactly 0 in float32
+    real_t = torch.tensor([[100.0, -100.0, -100.0], [-100.0, 100.0, -100.0]]).repeat(2, 1)
+    compare(real_t, torch.zeros(2, 3), f"{name}(logits ±100 that leave class 2 unused, zeros(2, 3), float32)",
+            1e-5, 5e-5, "saturated")
     real_t = torch.full((8, 4), -100.0)
     real_t[torch.arange(8), torch.arange(8) % 4] = 100.0
     fake_t = torch.tensor([[100.0, 100.0, -100.0, -100.0], [-100.0, -100.0, 100.0, 100.0]]).repeat(4, 1)
@@ -706,6 +716,10 @@ def _mi_reference(logits: Sequence[Sequence[float]], codes: Sequence[int]
     log_q_of_q = _log_softmax_rows([[math.exp(v) for v in row] for row in log_q])
     cols = _log_softmax_rows([[logits[b][k] for b in range(B)] for k in range(K)])
     mistakes = [
+        (math.log(K) + _mean([max(row) for row in log_q]),
+         "you take log Q of each example's most likely code (log_q.max(1), or the argmax), not of the code c_b "
+         "the generator was given: pick the given code's entry, log_q.gather(1, codes[:, None]) (or "
+         "F.cross_entropy(q_logits, codes))."),
         (math.log(K) + _mean([log_q_of_q[b][codes[b]] for b in range(B)]),
          "the softmax is applied before F.cross_entropy (or F.log_softmax): those take *logits* and apply the "
          "softmax themselves, so yours is applied twice. Pass q_logits as they are: " + _MI_FORMULA + "."),
@@ -921,6 +935,10 @@ def check_code_adversarial_losses(code_adversarial_losses: Callable) -> None:
                       torch.randn(B, d, generator=g, dtype=torch.float64),
                       1.5 * torch.randn(B, d, generator=g, dtype=torch.float64) + 0.5,
                       f"seeded (B = {B}, d = {d}), float64"))
+    # saturated logits (±100), float32: a confident discriminator, right and wrong; only a loss computed from
+    # the logits (F.binary_cross_entropy_with_logits, F.logsigmoid) keeps the gradient there
+    cases.append((torch.tensor([50.0, 0.0]), 0.0, torch.tensor([[2.0, 0.3], [-2.0, 1.0]]),
+                  torch.tensor([[-2.0, 0.5], [2.0, -1.0]]), "saturated logits ±100, float32"))
     g = _generator(40)
     for B, d, kind in _CODE_SHAPES:
         w = 0.7 * torch.randn(d, generator=g)
@@ -1000,8 +1018,17 @@ def check_code_adversarial_losses(code_adversarial_losses: Callable) -> None:
             want_gw = [_mean([(_sigmoid(a) - 1.0) * z[i] for a, z in zip(a_p, zp_rows)])
                        + _mean([_sigmoid(a) * z[i] for a, z in zip(a_e, ze_rows)]) for i in range(len(w))]
             want_gb = _mean([_sigmoid(a) - 1.0 for a in a_p]) + _mean([_sigmoid(a) for a in a_e])
+            saturated = "saturated" in what
+            vanishing = (f" At these saturated logits the gradient vanished although the value is right: a sigmoid "
+                         "followed by a loss on probabilities (F.binary_cross_entropy, or a log of sigmoid) has a zero "
+                         "gradient once the sigmoid rounds to 0 or 1, where the discriminator is most wrong. Compute "
+                         "both losses from the logits: F.binary_cross_entropy_with_logits or F.logsigmoid."
+                         if saturated else "")
             if _zero_or_none(g_w) and _zero_or_none(g_b):
-                raise CheckFailed(f"{label}: d_loss does not reach the discriminator's parameters; it must train them.")
+                raise CheckFailed(f"{label}: d_loss does not reach the discriminator's parameters; it must train "
+                                  f"them.{vanishing}")
+            if saturated and not (_grad_close(g_w, want_gw, g_rtol, g_atol) and _grad_close(g_b, want_gb, g_rtol, g_atol)):
+                raise CheckFailed(f"{label}: d_loss has the right value but the wrong gradient.{vanishing}")
             if not (_grad_close(g_w, want_gw, g_rtol, g_atol) and _grad_close(g_b, want_gb, g_rtol, g_atol)):
                 raise CheckFailed(
                     f"{label}: d_loss has the right value but the wrong gradient for the discriminator's parameters. "

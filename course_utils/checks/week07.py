@@ -198,6 +198,11 @@ def check_convlstm_step(convlstm_step: Callable) -> None:
         if np.allclose(c_got, _convlstm_loops(*args, gate=sig)[1], atol=1e-8):
             raise CheckFailed(f"{name}: the gates use the logistic sigmoid; PredNet (as Keras) uses the hard "
                               "sigmoid clip(0.2 z + 0.5, 0, 1) for i, f and o.")
+        torch_hs = lambda v: min(max(v / 6.0 + 0.5, 0.0), 1.0)  # noqa: E731 - F.hardsigmoid, slope 1/6
+        if np.allclose(c_got, _convlstm_loops(*args, gate=torch_hs)[1], atol=1e-8):
+            raise CheckFailed(f"{name}: the gates use torch's F.hardsigmoid, clip(z / 6 + 1/2, 0, 1) (slope 1/6); "
+                              "PredNet, as Keras, uses clip(0.2 z + 0.5, 0, 1) (slope 0.2). They differ wherever 0 < |z| < 3: "
+                              "write it out, torch.clamp(0.2 * z + 0.5, 0.0, 1.0).")
         if not np.allclose(c_got, c_want, atol=1e-8):
             order = _gate_order(c_got, args)
             raise CheckFailed(f"{label}: the new cell c' is wrong{order}. c' = f * c + i * tanh(g), with "

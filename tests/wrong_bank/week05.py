@@ -306,3 +306,25 @@ CASES = [
     _aae("clips the prior samples in place", "    z_prior.clamp_(-1.0, 1.0)\n" + _AAE_OK + "    return d_loss, enc_loss\n"),
     _aae("forgot return", _AAE_OK),
 ]
+
+# ---- Saturated logits where the first checks had none (both really wrong: they lose the points) --
+CASES += [
+    _c("marginal without a guard: NaN once a class is unused",
+       _COND_OK + "    def marg(x):\n        pm = F.softmax(x, dim=1).mean(0)\n"
+                  "        return -(pm * torch.log(pm)).sum()\n" + _CAT_DICT),
+    _aae("sigmoid, then F.binary_cross_entropy on probabilities",
+         "    real = torch.sigmoid(code_discriminator(z_prior).reshape(-1))\n"
+         "    fake = torch.sigmoid(code_discriminator(z_encoded.detach()).reshape(-1))\n"
+         "    d_loss = F.binary_cross_entropy(real, torch.ones_like(real)) + "
+         "F.binary_cross_entropy(fake, torch.zeros_like(fake))\n"
+         "    enc = torch.sigmoid(code_discriminator(z_encoded).reshape(-1))\n"
+         "    return d_loss, F.binary_cross_entropy(enc, torch.ones_like(enc))\n"),
+]
+#: Answers that are really wrong: the hidden tests must reject them, not only the self-check.
+REALLY_WRONG = {CASES[-2][1], CASES[-1][1]}
+CASES += [
+    _d("half the loss: 0.5 * (real + fake)",
+       "    return 0.5 * (-F.logsigmoid(real_logits).mean() - F.logsigmoid(-fake_logits).mean())\n"),
+    _mi("log Q of the most likely code, not the given one",
+        "    return math.log(q_logits.shape[1]) + F.log_softmax(q_logits, dim=1).max(dim=1).values.mean()\n"),
+]

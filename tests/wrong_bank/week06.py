@@ -151,3 +151,11 @@ CASES = [
         "    gz, gr = x - W[z], x - W[r]\n    tau = min(C, loss / (gz @ gz + gr @ gr))\n"
         "    W[z] += tau * gz\n    W[r] -= tau * gr\n    return W\n"),
 ]
+CASES += [
+    _as("log(0) of an empty cluster not masked (NaN with prior 0)",
+        "    if K == 0:\n        return K\n"
+        "    with np.errstate(divide='ignore', invalid='ignore'):\n"
+        "        scores = W @ x - 0.5 * (W ** 2).sum(1) + prior * np.log(counts)\n"
+        "    k = int(np.argmax(scores))\n"
+        "    return k if scores[k] >= 0.5 * x @ x - 0.5 * lam else K\n"),
+]

@@ -114,4 +114,9 @@ CASES += [
     _pl("the errors detached", f"    return ({_W.replace('errors', 'errors.detach()', 1)}).sum(dim=(1, 2)).mean()\n"),
 ]
 #: Answers that are really wrong: the hidden tests must reject them, not only the self-check.
-REALLY_WRONG = {case[1] for case in CASES[-10:]}
+REALLY_WRONG = {case[1] for case in CASES[-10:]}  # the ten gradient cases above
+CASES += [
+    _cs("torch's F.hardsigmoid (slope 1/6) for the gates", _Z + "    i, f, o, g = z.chunk(4, dim=1)\n"
+        "    c2 = F.hardsigmoid(f) * c + F.hardsigmoid(i) * torch.tanh(g)\n"
+        "    return F.hardsigmoid(o) * torch.tanh(c2), c2\n"),
+]
