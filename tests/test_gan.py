@@ -141,6 +141,43 @@ def test_losses_fingerprint_follows_the_functions_and_leaves_no_trace():
     assert other != ref
 
 
+def _aae_undetached(code_discriminator, z_prior, z_encoded):
+    """The AAE's code losses with the reference's values, but d_loss also trains the encoder."""
+    real = code_discriminator(z_prior).reshape(-1)
+    fake = code_discriminator(z_encoded).reshape(-1)        # not detached
+    enc = code_discriminator(z_encoded).reshape(-1)
+    return gan_losses.discriminator_loss(real, fake), gan_losses.generator_loss(enc)
+
+
+def _aae_probabilities(code_discriminator, z_prior, z_encoded):
+    """The same values through a sigmoid and F.binary_cross_entropy (the gradients differ where it saturates)."""
+    import torch.nn.functional as F
+
+    real = torch.sigmoid(code_discriminator(z_prior).reshape(-1))
+    fake = torch.sigmoid(code_discriminator(z_encoded.detach()).reshape(-1))
+    enc = torch.sigmoid(code_discriminator(z_encoded).reshape(-1))
+    return (F.binary_cross_entropy(real, torch.ones_like(real)) + F.binary_cross_entropy(fake, torch.zeros_like(fake)),
+            F.binary_cross_entropy(enc, torch.ones_like(enc)))
+
+
+@pytest.mark.parametrize("wrong", [_aae_undetached,
+                                   lambda d, zp, ze: tuple(v.detach() for v in gan_losses.code_adversarial_losses(d, zp, ze))])
+def test_a_loss_with_the_reference_values_but_other_gradients_gets_its_own_model(wrong):
+    """A student's loss that matches the reference's values but sends its gradient elsewhere would train
+    another model: it must not load the model the reference's loss trained (the cache key differs)."""
+    X, _ = _images()
+    ref = gan.method_spec("aae", X, epochs=1, batch_size=32, n_clusters=4)["cfg"]
+    mine = gan.method_spec("aae", X, epochs=1, batch_size=32, n_clusters=4,
+                           losses={"code_adversarial_losses": wrong})["cfg"]
+    zp, ze = torch.randn(6, 3), torch.randn(6, 3)
+    disc = torch.nn.Linear(3, 1)
+    assert all(torch.allclose(u, v) for u, v in zip(wrong(disc, zp, ze), gan_losses.code_adversarial_losses(disc, zp, ze)))
+    assert mine["losses"] != ref["losses"]
+    same = gan.method_spec("aae", X, epochs=1, batch_size=32, n_clusters=4,
+                           losses={"code_adversarial_losses": gan_losses.code_adversarial_losses})["cfg"]
+    assert same["losses"] == ref["losses"]
+
+
 def test_cluster_sizes_reports_a_collapse():
     assert gan.cluster_sizes(np.zeros(100, dtype=int), 10) == {"largest": 1.0, "used": 1}
     assert gan.cluster_sizes(np.arange(100) % 10, 10) == {"largest": 0.1, "used": 10}

@@ -604,8 +604,11 @@ def train_aae(model: CategoricalAAE, X: torch.Tensor, epochs: int, *, batch_size
 # --------------------------------------------------------------------------------------------
 
 def losses_fingerprint(losses: Mapping[str, Callable]) -> str:
-    """A short hash of what the loss functions compute on fixed inputs (part of a cache key: a
-    changed exercise answer trains a new model instead of loading one trained with the old)."""
+    """A short hash of what the loss functions compute on fixed inputs, and of the gradients they send
+    back to every input and parameter (part of a cache key: a changed exercise answer trains a new
+    model instead of loading one trained with the old). The gradients count because a wrong answer
+    can keep the reference's values and change only where the gradient goes (a forgotten
+    ``.detach()``, a sigmoid before a loss on probabilities): training with it gives another model."""
     from course_utils.checkpoints import fingerprint
 
     g = torch.Generator().manual_seed(123)
@@ -619,11 +622,33 @@ def losses_fingerprint(losses: Mapping[str, Callable]) -> str:
         disc.bias.fill_(0.1)
     zp, ze = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
     L = {**REFERENCE_LOSSES, **losses}
-    values = [L["discriminator_loss"](a, b).reshape(1), L["generator_loss"](b).reshape(1),
-              *[v.reshape(1) for _, v in sorted(L["catgan_entropies"](la, lb).items())],
-              L["categorical_mi_lower_bound"](la, codes).reshape(1),
-              *[v.reshape(1) for v in L["code_adversarial_losses"](disc, zp, ze)]]
-    return fingerprint(torch.cat(values).detach().double())
+    parts: list[torch.Tensor] = []
+
+    def record(outputs: Sequence[Any], inputs: list[torch.Tensor]) -> None:
+        for out in outputs:
+            out = torch.as_tensor(out)
+            parts.append(out.detach().reshape(-1).double())
+            if not out.requires_grad:   # no gradient at all: a model trained with it is another model
+                parts.append(torch.full((1,), float("nan"), dtype=torch.float64))
+                continue
+            grads = torch.autograd.grad(out.sum(), inputs, allow_unused=True, retain_graph=True)
+            parts.extend((torch.zeros_like(x) if d is None else d).detach().reshape(-1).double()
+                         for d, x in zip(grads, inputs))
+
+    def leaves(*ts: torch.Tensor) -> list[torch.Tensor]:
+        return [t.clone().requires_grad_(True) for t in ts]
+
+    a1, b1 = leaves(a, b)
+    record([L["discriminator_loss"](a1, b1)], [a1, b1])
+    (b2,) = leaves(b)
+    record([L["generator_loss"](b2)], [b2])
+    la1, lb1 = leaves(la, lb)
+    record([v for _, v in sorted(L["catgan_entropies"](la1, lb1).items())], [la1, lb1])
+    (la2,) = leaves(la)
+    record([L["categorical_mi_lower_bound"](la2, codes)], [la2])
+    zp1, ze1 = leaves(zp, ze)
+    record(list(L["code_adversarial_losses"](disc, zp1, ze1)), [zp1, ze1, disc.weight, disc.bias])
+    return fingerprint(torch.cat(parts))
 
 
 # --------------------------------------------------------------------------------------------
