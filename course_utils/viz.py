@@ -457,8 +457,13 @@ def metric_curves(
     title: str | None = None,
     axes: Sequence[Axes] | None = None,
     x_label: str = "epoch",
+    segments: Sequence[tuple[float, str]] = (),
 ) -> Figure:
     """One panel per metric, value against epoch: ``{"loss": [...], "acc": [...], ...}``.
+
+    ``segments``: ``(first x, label)`` of the stages of a run that trains one thing after another
+    (e.g. the RBMs of a DBN, layer by layer): each stage is drawn as its own line, a dashed line
+    marks where it starts, and its label is written there.
 
     Every list has one entry per epoch in ``x`` (default ``1, 2, ..., n``). ``None`` means "not
     measured that epoch" and is skipped; NaN or inf means "measured, but not a number": it is
@@ -511,8 +516,16 @@ def metric_curves(
         finite = given & np.isfinite(y)
         bad = given & ~np.isfinite(y)
         style = "-o" if finite.sum() <= 60 else "-"
-        if finite.any():
-            ax.plot(xs[finite], y[finite], style, markersize=3, linewidth=1.5)
+        starts = sorted(float(start) for start, _ in segments)
+        bounds = [-np.inf, *starts[1:], np.inf] if starts else [-np.inf, np.inf]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):   # one line per stage, none across a boundary
+            part = finite & (xs >= lo) & (xs < hi)
+            if part.any():
+                ax.plot(xs[part], y[part], style, markersize=3, linewidth=1.5, color="tab:blue")
+        for start, label in segments:
+            ax.axvline(float(start) - 0.5, color="gray", linestyle="--", linewidth=0.8)
+            ax.text(float(start) - 0.4, 1.0, str(label), transform=ax.get_xaxis_transform(), ha="left", va="top",
+                    fontsize="x-small", color="dimgray")
         for xb in xs[bad]:
             ax.axvline(xb, color="tab:red", linestyle=":", linewidth=1.2)
         if given.any():

@@ -214,6 +214,8 @@ class TrainingMonitor:
 
     ``show_samples(images, caption)`` (e.g. a GAN's samples after each epoch) adds one panel right
     of the curves with the latest images as a mosaic; the live view and the final figure show it.
+    ``mark(x, label)`` starts a new stage at update ``x`` (e.g. the next RBM of a DBN): the curves
+    break there, and a dashed line with the label marks it.
     """
 
     def __init__(
@@ -244,6 +246,7 @@ class TrainingMonitor:
         self._text = f"<training curves: {title}>" if title else "<training curves>"
         self._final_figure: Figure | None = None
         self.samples: np.ndarray | None = None   # the latest show_samples images, (M, H, W)
+        self.segments: list[tuple[float, str]] = []   # (first update, label) of each stage, see mark()
         self.samples_caption = ""
         self._widgets = _widgets_available()
         self._handle = None
@@ -289,6 +292,12 @@ class TrainingMonitor:
         if self._widgets and len(self.epochs) % self.every == 0:
             self._redraw()
 
+    def mark(self, x: float, label: str) -> None:
+        """A new stage begins at update ``x`` (its curves are drawn apart, with ``label`` on a dashed line)."""
+        if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)) or not np.isfinite(x):
+            raise ValueError(f"x={x!r}; expected the (finite) number of the update where the stage starts.")
+        self.segments.append((float(x), str(label)))
+
     def show_samples(self, images: Any, caption: str = "") -> None:
         """Show ``images`` (e.g. generated samples) next to the curves, titled ``caption``.
 
@@ -320,7 +329,7 @@ class TrainingMonitor:
             fig.text(0.5, 0.5, "no values recorded", ha="center", va="center")
             return fig
         return viz.metric_curves(self.history, x=self.epochs, title=self.title or None,
-                                 x_label=self.x_label)
+                                 x_label=self.x_label, segments=self.segments)
 
     def _figure_with_samples(self) -> Figure:
         """The curves laid out as ``viz.metric_curves`` does, plus one column with the samples."""
@@ -334,7 +343,7 @@ class TrainingMonitor:
         grid = fig.add_gridspec(nrows, ncols + 1, width_ratios=[4.0] * ncols + [samples_width])
         if names:
             axes = [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(len(names))]
-            viz.metric_curves(self.history, x=self.epochs, axes=axes, x_label=self.x_label)
+            viz.metric_curves(self.history, x=self.epochs, axes=axes, x_label=self.x_label, segments=self.segments)
         self._draw_samples(fig.add_subplot(grid[:, ncols]))
         if self.title:
             fig.suptitle(self.title)
@@ -890,8 +899,9 @@ class CodeGridExplorer(_SliderView):
     ``code_range``: the values the varied code runs through (``n_columns`` of them, evenly
     spaced) and the range of the sliders. ``seed``: the noise of ``static_figure()`` and the
     default of ``grid``. ``row_order``: the categories in the order of the rows (a permutation of
-    ``range(n_categories)``, e.g. sorted by the digit each category is matched to); rows are
-    labelled with the category index itself.
+    ``range(n_categories)``, e.g. sorted by the digit each category is matched to). ``row_names``:
+    ``{category: label}`` for the rows (e.g. ``"c = 3 → 7"``, the digit a code is matched to);
+    categories it leaves out, or all when None, are labelled ``"c = k"``.
 
     ``grid(vary, fixed, noise_seed)`` returns the images, ``figure(...)`` draws them as one mosaic,
     ``static_figure()`` draws one panel per continuous code. ``show()`` displays a choice of the
@@ -914,11 +924,15 @@ class CodeGridExplorer(_SliderView):
         title: str = "",
         seed: int = 0,
         row_order: Sequence[int] | None = None,
+        row_names: dict[int, str] | None = None,
     ) -> None:
         if not callable(decode):
             raise TypeError(
                 f"decode must be a function (cat, cont, noise) -> images, got {type(decode).__name__}."
             )
+        if row_names is not None and (not isinstance(row_names, dict)
+                                      or not all(isinstance(v, str) for v in row_names.values())):
+            raise TypeError(f"row_names={row_names!r}; expected a dict {{category index: label (str)}}.")
         self.n_categories = _check_int("n_categories", n_categories, 1, "the number of categories")
         self.n_continuous = _check_int("n_continuous", n_continuous, 1, "the number of continuous codes")
         self.noise_dim = _check_int("noise_dim", noise_dim, 0, "the size of the noise vector")
@@ -946,6 +960,7 @@ class CodeGridExplorer(_SliderView):
         self.title = title
         self.seed = int(seed)
         self.row_order = order.astype(np.int64)
+        self.row_names = {int(k): str(v) for k, v in (row_names or {}).items()}
         self._widgets: list[Any] = []
         self._handle = None
 
@@ -1006,7 +1021,8 @@ class CodeGridExplorer(_SliderView):
     def _draw(self, ax: Any, vary: int, fixed: Sequence[float] | None, noise_seed: int | None,
               title: str) -> None:
         images = self.grid(vary, fixed, noise_seed)
-        viz.latent_traversal(images, self.values, row_labels=[f"c = {k}" for k in self.row_order], ax=ax)
+        viz.latent_traversal(images, self.values, row_labels=[self.row_names.get(int(k), f"c = {k}") for k in self.row_order],
+                              ax=ax)
         lo, hi = self.code_range
         ax.set_xlabel(f"c{vary + 1}: {lo:g} ... {hi:g}", fontsize="small")
         ax.set_title(title, fontsize="medium")

@@ -82,6 +82,12 @@ def test_code_grid_row_order_range_and_columns():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["c = 3", "c = 1", "c = 0", "c = 2"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["-1", "-0.5", "0", "0.5", "1"]
     assert ax.get_xlabel() == "c1: -1 ... 1"
+    # with names (the digit each code is matched to), the rows say which digit they show
+    named = CodeGridExplorer(fake_decode, 4, n_continuous=1, row_order=order, row_names={3: "c = 3 → 7", 0: "c = 0 → 1"})
+    labels = [t.get_text() for t in named.figure().axes[0].get_yticklabels()]
+    assert labels == ["c = 3 → 7", "c = 1", "c = 0 → 1", "c = 2"]
+    with pytest.raises(TypeError, match="row_names"):
+        CodeGridExplorer(fake_decode, 4, row_names=["a", "b"])
 
 
 def test_code_grid_noise_is_shared_and_follows_the_seed():
@@ -312,3 +318,18 @@ def test_monitor_samples_and_code_grid_in_a_jupyter_kernel(tmp_path):
     assert displays[-1].data["text/plain"] == "<code grid: one row per categorical value>"
     assert "image/png" in displays[-1].data
     assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+def test_monitor_stages_break_the_curves_and_are_marked():
+    """A DBN's layers, one after another: each stage is its own line, with a dashed mark and its label."""
+    mon = TrainingMonitor(total=6, metrics=("recon_error",), title="DBN")
+    for layer in (1, 2):
+        mon.mark((layer - 1) * 3 + 1, f"RBM {layer}")
+        for epoch in range(1, 4):
+            mon.update((layer - 1) * 3 + epoch, recon_error=1.0 / epoch + layer)
+    ax = mon.close().axes[0]
+    lines = [line for line in ax.get_lines() if len(line.get_xdata()) > 2]
+    assert [list(line.get_xdata()) for line in lines] == [[1, 2, 3], [4, 5, 6]]   # no line across the boundary
+    assert {t.get_text() for t in ax.texts} >= {"RBM 1", "RBM 2"}
+    with pytest.raises(ValueError, match="x="):
+        mon.mark(float("nan"), "bad")
