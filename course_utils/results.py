@@ -907,8 +907,8 @@ def ship(source: Path, dest: Path = SHIPPED) -> Path:
     rows = [r for r in rows if (r["method"], r["seed"]) in want and r["split"] == fast["split"]]
     import shutil
 
-    if dest.exists():
-        shutil.rmtree(dest)
+    if (dest / "details").exists():   # what ship writes is replaced; the folder's README.md stays
+        shutil.rmtree(dest / "details")
     first = min(fast["seeds"])
     (dest / "details").mkdir(parents=True)
     for m in METHODS:   # per-step scores (text); embeddings and frames are data, not shipped

@@ -223,3 +223,20 @@ def test_course_results_remakes_the_shipped_grid(seed0_grid, method):
     made = results.extras_path(out, "details", "fast", "test", method, 0)
     kept = results.extras_path(results.SHIPPED, "details", "fast", "test", method, 0)
     assert made.is_file() == kept.is_file(), (method, made, kept)
+
+
+def test_ship_keeps_the_folders_readme(tmp_path):
+    """--ship replaces the CSV, RESULTS.md and details/, and leaves the folder's README.md alone."""
+    import shutil
+
+    source = tmp_path / "results"
+    shutil.copytree(results.SHIPPED, source)
+    dest = tmp_path / "shipped"
+    dest.mkdir()
+    (dest / "README.md").write_text("keep me", encoding="utf-8")
+    (dest / "details").mkdir()
+    (dest / "details" / "stale.json").write_text("{}", encoding="utf-8")
+    results.ship(source, dest)
+    assert (dest / "README.md").read_text(encoding="utf-8") == "keep me"
+    assert not (dest / "details" / "stale.json").exists()
+    assert (dest / results.CSV_NAME).read_text() == (results.SHIPPED / results.CSV_NAME).read_text()
