@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from course_utils import config as course_config
+from course_utils.memory import PeakMemory
 
 __all__ = ["CheckpointWarning", "fingerprint", "config_hash", "checkpoint_path", "cached", "load_history",
            "replay_history", "CACHE_EVENTS"]
@@ -116,16 +117,19 @@ def load_history(name: str, config: Mapping[str, Any], seed: int = 0) -> dict[st
         return None
 
 
-#: One entry per ``cached`` call: ``{"name", "loaded", "train_seconds", "load_seconds"}``, where
-#: ``train_seconds`` is how long the training took when it ran (read back from the cache's file
-#: when the model is loaded), so ``course results`` can count a loaded model's training time.
+#: One entry per ``cached`` call: ``{"name", "loaded", "train_seconds", "load_seconds", "train_peak_mb"}``,
+#: where ``train_seconds`` and ``train_peak_mb`` are how long the training took when it ran and its
+#: peak memory (``course_utils.memory.PeakMemory``; read back from the cache's file when the model is
+#: loaded, None for a file saved before the peak was recorded), so ``course results`` counts a
+#: loaded model's training time and memory, not those of loading it.
 CACHE_EVENTS: list[dict[str, Any]] = []
 
 
-def _saved_train_seconds(meta_path: Path) -> float | None:
+def _saved(meta_path: Path, key: str) -> float | None:
+    """A number saved in a cached model's JSON (None if the file or the number is missing)."""
     try:
-        return float(json.loads(meta_path.read_text(encoding="utf-8")).get("train_seconds"))
-    except (OSError, ValueError, TypeError):
+        return float(json.loads(meta_path.read_text(encoding="utf-8")).get(key))
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -184,8 +188,9 @@ def cached(
                     stacklevel=2,
                 )
             else:
-                CACHE_EVENTS.append({"name": name, "loaded": True, "train_seconds": _saved_train_seconds(meta_path),
-                                     "load_seconds": time.perf_counter() - load_start})
+                CACHE_EVENTS.append({"name": name, "loaded": True, "train_seconds": _saved(meta_path, "train_seconds"),
+                                     "load_seconds": time.perf_counter() - load_start,
+                                     "train_peak_mb": _saved(meta_path, "train_peak_mb")})
                 if verbose:
                     print(f"{name}: loaded from the cache ({path.name})")
                 if on_load is not None:
@@ -195,7 +200,8 @@ def cached(
         torch.manual_seed(seed)
         model = build()
         start = time.perf_counter()
-        history = train(model)
+        with PeakMemory(str(next(model.parameters(), torch.empty(0)).device)) as mem:
+            history = train(model)
         seconds = time.perf_counter() - start
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         _write_atomic(path, lambda tmp: torch.save(state, tmp))
@@ -205,10 +211,13 @@ def cached(
             "seed": seed,
             "history": history if isinstance(history, Mapping) else None,
             "train_seconds": round(seconds, 2),
+            "train_peak_mb": None if mem.mb != mem.mb else round(mem.mb, 1),
+            "train_mem_how": mem.how,
             "torch": torch.__version__,
         }
         _write_atomic(meta_path, lambda tmp: tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
-        CACHE_EVENTS.append({"name": name, "loaded": False, "train_seconds": round(seconds, 2), "load_seconds": 0.0})
+        CACHE_EVENTS.append({"name": name, "loaded": False, "train_seconds": round(seconds, 2), "load_seconds": 0.0,
+                             "train_peak_mb": meta["train_peak_mb"]})
         if verbose:
             print(f"{name}: trained in {seconds:.1f} s, saved to the cache ({path.name})")
         return model.to(device).eval()

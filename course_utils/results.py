@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from course_utils import config
+from course_utils import config, memory
 from course_utils import settings as course_settings
 
 #: The default output folder (``--out``), relative to the repository root.
@@ -258,6 +258,8 @@ class _CacheWatch:
         self._t0 = time.perf_counter()
         self.seconds = 0.0
         self.loaded = False
+        self.saved_peak_mb: float | None = None
+        self.peak_unknown = False
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -269,6 +271,21 @@ class _CacheWatch:
         load_time = sum(float(e.get("load_seconds") or 0.0) for e in events if e["loaded"])
         self.loaded = any(e["loaded"] for e in events)
         self.seconds = max(wall - load_time, 0.0) + saved
+        peaks = [float(e["train_peak_mb"]) for e in events if e["loaded"] and e.get("train_peak_mb") is not None]
+        self.saved_peak_mb = max(peaks) if peaks else None
+        self.peak_unknown = any(e["loaded"] and e.get("train_peak_mb") is None for e in events)
+
+
+def _run_peak(mem: PeakMemory, watch: _CacheWatch) -> tuple[float, str]:
+    """A run's peak memory and how it was measured. A model loaded from the cache counts the peak
+    its training reached when it was trained (saved with it), not the smaller one of loading it;
+    a cache file too old to hold that peak is named as such."""
+    peak, how = mem.mb, mem.how
+    if watch.saved_peak_mb is not None and not math.isnan(peak) and watch.saved_peak_mb > peak:
+        peak, how = watch.saved_peak_mb, f"{how}; the training's, saved with the cached model"
+    if watch.peak_unknown:
+        how += "; loaded from a cache file that does not record its training's peak: loading and scoring only"
+    return round(peak, 1), how
 
 
 def _n_params(*modules: Any) -> int:
@@ -556,79 +573,9 @@ def _runner(method_id: str) -> Callable[[Method, Context], dict[str, Any]]:
     return _RUNNERS[METHODS[method_id].runner]
 
 
-def _release_freed_memory() -> None:
-    """Give memory freed by earlier runs back to the system, so the next run's peak is its own."""
-    import gc
-
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
-
-
-class PeakMemory:
-    """Peak memory of a block: on CUDA the most allocated by PyTorch above the start; on Linux
-    the process' peak resident memory above the start (the kernel's high-water mark, reset first
-    through ``/proc/self/clear_refs``); elsewhere the process' peak since it started."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self.mb = float("nan")
-        self.how = ""
-
-    @staticmethod
-    def _status(field_name: str) -> float | None:
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith(field_name + ":"):
-                    return float(line.split()[1]) / 1024.0  # kB -> MiB
-        except OSError:
-            return None
-        return None
-
-    def __enter__(self) -> "PeakMemory":
-        self._cuda = self.device.startswith("cuda")
-        if self._cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            self._base = torch.cuda.memory_allocated()
-            return self
-        self._reset = False
-        _release_freed_memory()
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-            self._reset = True
-        except OSError:
-            pass
-        self._base = self._status("VmRSS")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._cuda:
-            import torch
-
-            torch.cuda.synchronize()
-            self.mb = (torch.cuda.max_memory_allocated() - self._base) / 2 ** 20
-            self.how = "CUDA peak allocated above the start"
-            return
-        peak = self._status("VmHWM")
-        if self._reset and peak is not None and self._base is not None:
-            self.mb, self.how = max(peak - self._base, 0.0), "peak resident memory above the start"
-            return
-        try:
-            import resource
-
-            scale = 1 / 2 ** 20 if sys.platform == "darwin" else 1 / 1024
-            self.mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-            self.how = "process peak resident memory since it started"
-        except ImportError:  # Windows
-            self.how = "not measured"
+#: ``course_utils.memory`` measures it (also inside the checkpoint cache); the names stay here too.
+PeakMemory = memory.PeakMemory
+_release_freed_memory = memory.release_freed_memory
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,7 +717,7 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
         row["from_cache"] = bool(ctx.stages.get(f"{method.needs}_loaded", False))
         config.seed_everything(ctx.seed, mode=ctx.mode)
         t1 = time.perf_counter()
-        with PeakMemory(env["device"]) as mem:
+        with PeakMemory(env["device"]) as mem, _CacheWatch() as watch:
             result = _runner(method_id)(method, ctx)
         own = time.perf_counter() - t1
         row.update(result["scores"])
@@ -779,7 +726,7 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
         row["params"] = int(result.get("params", 0))
         if "k" in result:
             row["k"] = result["k"]
-        row["peak_mem_mb"], row["mem_how"] = round(mem.mb, 1), mem.how
+        row["peak_mem_mb"], row["mem_how"] = _run_peak(mem, watch)
         row["threads"] = _threads()
         _save_extras(ctx.out, method_id, ctx, result)
         row["status"], row["error"] = "ok", ""
@@ -957,6 +904,41 @@ def summarize(rows: Sequence[dict[str, Any]], mode: str, split: str | None = Non
             entry[key] = float(vals.mean()) if len(vals) else float("nan")
             entry[key + "_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
             entry[key + "_min"] = float(vals.min()) if len(vals) else float("nan")
+        out.append(entry)
+    return out
+
+
+#: The full-mode grid as measured (one row per method: means and standard deviations over the seeds,
+#: with the commit, date and machine of the runs); ``read_full_summary`` reads it. See its README.
+FULL_SUMMARY = Path(__file__).with_name("full_results") / "summary.csv"
+
+
+def read_full_summary(path: Path = FULL_SUMMARY) -> list[dict[str, Any]]:
+    """The measured full-mode table, as ``summarize`` gives it (same keys; ``_min`` is NaN: the
+    per-seed rows were not kept), plus each row's ``commit``, ``date`` and ``machine``. Methods
+    in the table's order; a method the file lacks is left out. ``ResultsError`` on a damaged file."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = {r["method"]: r for r in csv.DictReader(fh)}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:
+        raise ResultsError(f"{path} cannot be read as the full-mode summary ({exc}); restore it from git "
+                           "(`git checkout -- course_utils/full_results`).") from exc
+    out = []
+    for mid, method in METHODS.items():
+        r = rows.get(mid)
+        if r is None:
+            continue
+        seeds = [int(s) for s in r["seeds"].split(",") if s.strip()]
+        ks = r["k"].split("/") if r["k"] else [""] * len(seeds)
+        entry: dict[str, Any] = {"method": mid, "label": method.label, "week": method.week, "kind": method.kind,
+                                 "seeds": seeds, "failed": [], "k": ks, "paper": method.paper,
+                                 "source": method.source, "commit": r["commit"], "date": r["date"],
+                                 "machine": r["machine"], "split": r["split"], "n": r["n"]}
+        for key in (*METRICS, "train_s", "pretrain_s", "params", "peak_mem_mb"):
+            entry[key] = _num(r.get(key))
+            entry[key + "_sd"] = _num(r.get(key + "_sd"))
+            entry[key + "_min"] = float("nan")
         out.append(entry)
     return out
 

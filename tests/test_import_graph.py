@@ -35,7 +35,7 @@ def graph() -> dict[str, set[str]]:
 
 #: What each layer may not import (a module of a lower layer importing one of a higher one).
 BELOW_MODELS = ("course_utils.settings", "course_utils.config", "course_utils.progress", "course_utils.loop",
-                "course_utils.checkpoints")
+                "course_utils.memory", "course_utils.checkpoints")
 ABOVE_MODELS = ("course_utils.train", "course_utils.results", "course_utils.widgets", "course_utils.viz",
                 "course_utils.checks", "course_utils.cli", "course_utils.instructor")
 
