@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from course_utils import data, results
+from course_utils import config, data, results
 
 pytestmark = pytest.mark.skipif(not (data.mnist_folder() / "t10k-images-idx3-ubyte.gz").exists(),
                                 reason="needs the MNIST test files (COURSE_DATA_DIR)")
@@ -240,3 +240,55 @@ def test_ship_keeps_the_folders_readme(tmp_path):
     assert (dest / "README.md").read_text(encoding="utf-8") == "keep me"
     assert not (dest / "details" / "stale.json").exists()
     assert (dest / results.CSV_NAME).read_text() == (results.SHIPPED / results.CSV_NAME).read_text()
+
+
+# --- the measured full-mode grid (course_utils/full_results), which week 08 quotes ---
+
+def _readme_full_table() -> dict[str, list[str]]:
+    """The README's full-mode tables (clustering and video), by method label: the cells of each row."""
+    lines = (config.REPO_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("### Full mode on the 10,000 test images"))
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("#"))
+    rows = {}
+    for line in lines[start:end]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0] not in ("method", "predictor"):
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_the_full_mode_summary_covers_every_method_and_says_where_it_ran():
+    entries = results.read_full_summary()
+    assert [e["method"] for e in entries] == list(results.METHODS)
+    for e in entries:
+        assert e["seeds"] == [0, 1, 2] and e["split"] == "test" and e["n"] == "10000", e["method"]
+        assert e["commit"] and e["date"] and "CPU" in e["machine"], e["method"]
+        if results.METHODS[e["method"]].kind == "cluster":
+            assert 0 < e["acc"] <= 1 and e["acc_sd"] >= 0 and len(e["k"]) == 3, e["method"]
+        else:
+            assert e["mse_next"] > 0 and e["mse_10step"] > 0, e["method"]
+
+
+def test_the_full_mode_summary_is_the_readmes_table():
+    """The README's full-mode table and the shipped summary are the same numbers (one of them was
+    edited without the other otherwise)."""
+    readme = _readme_full_table()
+    entries = results.read_full_summary()
+    assert {e["label"] for e in entries} == set(readme)
+    for e in entries:
+        cells = readme[e["label"]]
+        if results.METHODS[e["method"]].kind == "cluster":
+            assert cells[4] == results._pm(e, "acc") and cells[6] == results._pm(e, "nmi"), e["method"]
+            assert cells[2].replace(" ", "") == "/".join(e["k"]), e["method"]
+        else:
+            assert cells[2] == results._pm(e, "mse_next", 1) and cells[4] == results._pm(e, "mse_10step", 1), e["method"]
+
+
+def test_a_damaged_full_mode_summary_says_how_to_restore_it(tmp_path):
+    bad = tmp_path / "summary.csv"
+    bad.write_bytes(b"\xff\xfe not a csv \x00")
+    with pytest.raises(results.ResultsError, match="git checkout"):
+        results.read_full_summary(bad)
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(results.ResultsError, match="full-mode summary"):
+        results.read_full_summary(tmp_path / "other.csv")
