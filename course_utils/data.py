@@ -1,23 +1,31 @@
-"""Datasets for the workbook: MNIST (IDX reader, checksums, download), scikit-learn's 8x8 digits,
-and synthetic Gaussian mixtures with known parameters.
+"""Datasets for the workbook: MNIST, Fashion-MNIST and KMNIST (IDX reader, checksums, download),
+USPS (LIBSVM's bz2 text files), scikit-learn's 8x8 digits, and synthetic Gaussian mixtures with
+known parameters.
 
 Every loader returns ``(X, y)`` as torch tensors:
 
 - ``X``: ``(N, D)`` float32 in ``[0, 1]`` (or images ``(N, 1, H, W)`` with ``flatten=False``)
 - ``y``: ``(N,)`` int64 class labels, used only to *evaluate* a clustering, never to train it.
 
-MNIST is read from the original IDX ``.gz`` files in ``<COURSE_DATA_DIR>/MNIST/raw/`` (the same
-layout torchvision uses), checked against the published MD5 checksums, and downloaded when missing
-and the network allows. Nothing but those downloaded files is ever written into the data folder.
+``load_dataset(name)`` loads any of them by name (``DATASETS``); ``dataset_info(name)`` says what a
+dataset holds (image shape, number of classes) without loading it.
+
+MNIST, Fashion-MNIST and KMNIST are read from the original IDX ``.gz`` files in
+``<COURSE_DATA_DIR>/MNIST/raw/``, ``.../FashionMNIST/raw/`` and ``.../KMNIST/raw/`` (the layout
+torchvision uses), USPS from ``usps.bz2`` and ``usps.t.bz2`` in ``.../USPS/raw/``. Every file is
+checked against its published MD5 checksum, and downloaded when missing and the network allows.
+Nothing but those downloaded files is ever written into the data folder.
 """
 from __future__ import annotations
 
+import bz2
 import difflib
 import gzip
 import hashlib
 import math
 import http.client
 import os
+import re
 import ssl
 import tempfile
 import urllib.error
@@ -25,7 +33,7 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -36,17 +44,27 @@ from course_utils.progress import tqdm
 __all__ = [
     "MNIST_FILES",
     "MNIST_MIRRORS",
+    "FASHION_MNIST_FILES",
+    "FASHION_MNIST_MIRRORS",
+    "KMNIST_FILES",
+    "KMNIST_MIRRORS",
+    "USPS_FILES",
+    "USPS_MIRRORS",
     "DOWNLOAD_TIMEOUT_S",
     "DatasetNotFoundError",
     "DataDirNotWritableError",
     "DatasetCorruptError",
     "load_mnist",
     "load_mnist_or_test",
+    "load_fashion_mnist",
+    "load_kmnist",
+    "load_usps",
     "load_digits",
     "GaussianMixtureData",
     "make_gaussian_mixture",
     "DATASETS",
     "load_dataset",
+    "dataset_info",
     "clear_cache",
     "random_affine",
     "make_moving_mnist",
@@ -58,7 +76,7 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# MNIST: files, checksums, mirrors
+# Files, checksums, mirrors
 # --------------------------------------------------------------------------------------------
 
 #: split part -> (file name, published MD5). The checksums are the ones torchvision checks.
@@ -75,6 +93,37 @@ MNIST_MIRRORS: list[str] = [
     "http://yann.lecun.com/exdb/mnist/",
 ]
 
+#: Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): the same IDX files and names as MNIST.
+FASHION_MNIST_FILES: dict[str, tuple[str, str]] = {
+    "train_images": ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+}
+FASHION_MNIST_MIRRORS: list[str] = [
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+]
+
+#: Kuzushiji-MNIST (Clanuwat et al. 2018): the same IDX files and names as MNIST.
+KMNIST_FILES: dict[str, tuple[str, str]] = {
+    "train_images": ("train-images-idx3-ubyte.gz", "bdb82020997e1d708af4cf47b453dcf7"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "e144d726b3acfaa3e44228e80efcd344"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "5c965bf0a639b31b8f53240b1b52f4d7"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "7320c461ea6c1c855c0b718fb2a4b134"),
+}
+KMNIST_MIRRORS: list[str] = [
+    "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+]
+
+#: USPS as LIBSVM distributes it: one bz2 text file per split (images and labels together).
+USPS_FILES: dict[str, tuple[str, str]] = {
+    "train": ("usps.bz2", "ec16c51db3855ca6c91edd34d0e9b197"),
+    "test": ("usps.t.bz2", "8ea070ee2aca1ac39742fdd1ef5ed118"),
+}
+USPS_MIRRORS: list[str] = [
+    "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/",
+]
+
 #: Seconds to wait for a mirror to answer (and between received chunks) before giving up on it.
 DOWNLOAD_TIMEOUT_S: float = 30.0
 
@@ -82,6 +131,8 @@ _SPLITS: dict[str, tuple[str, ...]] = {"train": ("train",), "test": ("test",), "
 _IMAGE_MAGIC = 2051  # IDX: unsigned bytes, 3 dimensions (N, rows, cols)
 _LABEL_MAGIC = 2049  # IDX: unsigned bytes, 1 dimension (N,)
 _IMAGE_SIZE = 28
+_USPS_SIZE = 16
+_USPS_MAX_BYTES = 64 << 20  # a USPS file decompressing to more than this is not a USPS file
 _USER_AGENT = "learning-without-labels/0.1 (course_utils.data; python urllib)"
 # Errors that mean "the network or the mirror failed", as opposed to a local problem (disk full).
 _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
@@ -89,8 +140,42 @@ _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionE
 
 # In-process caches. Keys include size and mtime, so a replaced or edited file is read again.
 _VERIFIED: set[tuple[str, int, int, str]] = set()  # (path, size, mtime_ns, md5) that matched
-_PARSED: dict[tuple[str, int, int], np.ndarray] = {}  # (path, size, mtime_ns) -> uint8 array
+# (path, size, mtime_ns) -> read-only parsed content: a uint8 array (IDX), (images, labels) (USPS)
+_PARSED: dict[tuple[str, int, int], Any] = {}
 _PARSED_MAX_ENTRIES = 8
+
+
+@dataclass(frozen=True)
+class _DatasetSpec:
+    """What the shared download, checksum and error-message code needs to know of one dataset.
+
+    The files and mirrors are looked up by the names of their module globals at call time, so
+    replacing ``data.MNIST_FILES`` (a test, a local mirror) is seen by every helper.
+    """
+
+    display: str  # the name in messages, e.g. "Fashion-MNIST"
+    folder: str  # the folder under the data root that holds raw/, e.g. "FashionMNIST"
+    files_attr: str  # module global: part -> (file name, MD5)
+    mirrors_attr: str  # module global: base URLs tried in order
+    loader: str  # the public loader, named in advice, e.g. "load_fashion_mnist"
+    file_format: Literal["idx", "libsvm"]
+    n_train: int
+    n_test: int
+
+    @property
+    def files(self) -> dict[str, tuple[str, str]]:
+        return globals()[self.files_attr]
+
+    @property
+    def mirrors(self) -> list[str]:
+        return globals()[self.mirrors_attr]
+
+
+_MNIST = _DatasetSpec("MNIST", "MNIST", "MNIST_FILES", "MNIST_MIRRORS", "load_mnist", "idx", 60_000, 10_000)
+_FASHION_MNIST = _DatasetSpec("Fashion-MNIST", "FashionMNIST", "FASHION_MNIST_FILES", "FASHION_MNIST_MIRRORS",
+                              "load_fashion_mnist", "idx", 60_000, 10_000)
+_KMNIST = _DatasetSpec("KMNIST", "KMNIST", "KMNIST_FILES", "KMNIST_MIRRORS", "load_kmnist", "idx", 60_000, 10_000)
+_USPS = _DatasetSpec("USPS", "USPS", "USPS_FILES", "USPS_MIRRORS", "load_usps", "libsvm", 7_291, 2_007)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -102,7 +187,7 @@ class DataDirNotWritableError(DatasetNotFoundError):
 
 
 class DatasetCorruptError(RuntimeError):
-    """A dataset file is damaged (wrong checksum or not a valid IDX file)."""
+    """A dataset file is damaged (wrong checksum, or not a valid IDX or LIBSVM file)."""
 
 
 def clear_cache() -> None:
@@ -110,6 +195,10 @@ def clear_cache() -> None:
     _VERIFIED.clear()
     _PARSED.clear()
 
+
+# --------------------------------------------------------------------------------------------
+# MNIST, Fashion-MNIST, KMNIST: 28x28 IDX files
+# --------------------------------------------------------------------------------------------
 
 def load_mnist(
     split: str = "test",
@@ -138,25 +227,93 @@ def load_mnist(
         DataDirNotWritableError: files missing and the folder is read-only.
         DatasetCorruptError: a file has the wrong checksum or is not a valid IDX file.
     """
-    if split not in _SPLITS:
-        raise ValueError(
-            f"Unknown MNIST split {split!r}. Valid splits: {', '.join(sorted(_SPLITS))} "
-            "('all' = train then test, 70,000 images)."
-        )
+    return _load_idx(_MNIST, split, limit, flatten, root, download)
+
+
+def load_fashion_mnist(
+    split: str = "test",
+    limit: int | None = None,
+    flatten: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load Fashion-MNIST (28x28 grey images of clothing) from the original IDX ``.gz`` files.
+
+    Classes: 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal, 6 shirt,
+    7 sneaker, 8 bag, 9 ankle boot.
+
+    Args:
+        split: ``"train"`` (60,000), ``"test"`` (10,000) or ``"all"`` (train then test, 70,000).
+        limit: keep only the first ``limit`` examples (deterministic); ``None`` keeps all.
+            A limit larger than the split gives the whole split.
+        flatten: ``True`` gives ``X: (N, 784)``, ``False`` gives images ``X: (N, 1, 28, 28)``.
+        root: folder holding ``FashionMNIST/raw/``; default ``config.data_dir()`` (``COURSE_DATA_DIR``).
+        download: download missing files from ``FASHION_MNIST_MIRRORS`` into
+            ``<root>/FashionMNIST/raw/``.
+
+    Returns:
+        ``X``: ``(N, 784)`` or ``(N, 1, 28, 28)`` float32 in ``[0, 1]``;
+        ``y``: ``(N,)`` int64 class labels 0-9. Fresh tensors: changing them changes no cache.
+
+    Raises:
+        ValueError: unknown ``split`` or a ``limit`` that is not a positive int.
+        DatasetNotFoundError: files missing and not downloadable (offline, or ``download=False``).
+        DataDirNotWritableError: files missing and the folder is read-only.
+        DatasetCorruptError: a file has the wrong checksum or is not a valid IDX file.
+    """
+    return _load_idx(_FASHION_MNIST, split, limit, flatten, root, download)
+
+
+def load_kmnist(
+    split: str = "test",
+    limit: int | None = None,
+    flatten: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load Kuzushiji-MNIST (28x28 grey cursive Japanese characters, one hiragana per class)
+    from the original IDX ``.gz`` files.
+
+    Args:
+        split: ``"train"`` (60,000), ``"test"`` (10,000) or ``"all"`` (train then test, 70,000).
+        limit: keep only the first ``limit`` examples (deterministic); ``None`` keeps all.
+            A limit larger than the split gives the whole split.
+        flatten: ``True`` gives ``X: (N, 784)``, ``False`` gives images ``X: (N, 1, 28, 28)``.
+        root: folder holding ``KMNIST/raw/``; default ``config.data_dir()`` (``COURSE_DATA_DIR``).
+        download: download missing files from ``KMNIST_MIRRORS`` into ``<root>/KMNIST/raw/``.
+
+    Returns:
+        ``X``: ``(N, 784)`` or ``(N, 1, 28, 28)`` float32 in ``[0, 1]``;
+        ``y``: ``(N,)`` int64 class labels 0-9. Fresh tensors: changing them changes no cache.
+
+    Raises:
+        ValueError: unknown ``split`` or a ``limit`` that is not a positive int.
+        DatasetNotFoundError: files missing and not downloadable (offline, or ``download=False``).
+        DataDirNotWritableError: files missing and the folder is read-only.
+        DatasetCorruptError: a file has the wrong checksum or is not a valid IDX file.
+    """
+    return _load_idx(_KMNIST, split, limit, flatten, root, download)
+
+
+def _load_idx(spec: _DatasetSpec, split: str, limit: int | None, flatten: bool,
+              root: str | Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``load_mnist`` for the dataset ``spec`` describes (28x28 IDX images and labels)."""
+    _check_split(spec, split)
     limit = _check_limit(limit)
-    folder = mnist_folder(root)
+    folder = _folder(spec, root)
     parts = [f"{s}_{kind}" for s in _SPLITS[split] for kind in ("images", "labels")]
-    _ensure_files(folder, parts, split=split, download=download)
+    _ensure_files(spec, folder, parts, split=split, download=download)
 
     images_per_split, labels_per_split = [], []
     for s in _SPLITS[split]:
-        images = _read_verified(folder, f"{s}_images")
-        labels = _read_verified(folder, f"{s}_labels")
+        images = _read_verified(spec, folder, f"{s}_images")
+        labels = _read_verified(spec, folder, f"{s}_labels")
         if len(images) != len(labels):
+            files = spec.files
             raise DatasetCorruptError(
-                f"{folder / MNIST_FILES[f'{s}_images'][0]} holds {len(images)} images but "
-                f"{folder / MNIST_FILES[f'{s}_labels'][0]} holds {len(labels)} labels; they must "
-                "match. Delete both files and rerun load_mnist() to download them again."
+                f"{folder / files[f'{s}_images'][0]} holds {len(images)} images but "
+                f"{folder / files[f'{s}_labels'][0]} holds {len(labels)} labels; they must "
+                f"match. Delete both files and rerun {spec.loader}() to download them again."
             )
         images_per_split.append(images)
         labels_per_split.append(labels)
@@ -188,8 +345,21 @@ def load_mnist_or_test(split: str, limit: int | None = None, log: Callable[[str]
 
 def mnist_folder(root: str | Path | None = None) -> Path:
     """The folder MNIST's ``.gz`` files live in: ``<root or config.data_dir()>/MNIST/raw``."""
+    return _folder(_MNIST, root)
+
+
+def _folder(spec: _DatasetSpec, root: str | Path | None) -> Path:
+    """``<root or config.data_dir()>/<spec.folder>/raw``: where the dataset's files live."""
     base = config.data_dir() if root is None else Path(root).expanduser()
-    return base / "MNIST" / "raw"
+    return base / spec.folder / "raw"
+
+
+def _check_split(spec: _DatasetSpec, split: str) -> None:
+    if split not in _SPLITS:
+        raise ValueError(
+            f"Unknown {spec.display} split {split!r}. Valid splits: {', '.join(sorted(_SPLITS))} "
+            f"('all' = train then test, {spec.n_train + spec.n_test:,} images)."
+        )
 
 
 def _check_limit(limit: int | None) -> int | None:
@@ -203,40 +373,105 @@ def _check_limit(limit: int | None) -> int | None:
     return int(limit)
 
 
-def _ensure_files(folder: Path, parts: list[str], split: str, download: bool) -> None:
-    """Make sure the files of ``parts`` exist in ``folder``, downloading them if allowed."""
-    missing = [MNIST_FILES[p][0] for p in parts if not (folder / MNIST_FILES[p][0]).is_file()]
+# --------------------------------------------------------------------------------------------
+# USPS: 16x16 digits in LIBSVM's bz2 text files
+# --------------------------------------------------------------------------------------------
+
+def load_usps(
+    split: str = "test",
+    limit: int | None = None,
+    flatten: bool = True,
+    root: str | Path | None = None,
+    download: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load USPS (16x16 grey handwritten digits) from LIBSVM's ``usps.bz2`` / ``usps.t.bz2``.
+
+    Each line of those files is ``label index:value ...`` with labels 1-10 (digits 0-9 plus one)
+    and pixel values in ``[-1, 1]`` at indices 1-256 (row by row); a missing index is background
+    (-1). Pixels are mapped to ``(value + 1) / 2``, clipped to ``[0, 1]``.
+
+    Args:
+        split: ``"train"`` (7,291), ``"test"`` (2,007) or ``"all"`` (train then test, 9,298).
+        limit: keep only the first ``limit`` examples (deterministic); ``None`` keeps all.
+            A limit larger than the split gives the whole split.
+        flatten: ``True`` gives ``X: (N, 256)``, ``False`` gives images ``X: (N, 1, 16, 16)``.
+        root: folder holding ``USPS/raw/``; default ``config.data_dir()`` (``COURSE_DATA_DIR``).
+        download: download missing files from ``USPS_MIRRORS`` into ``<root>/USPS/raw/``.
+
+    Returns:
+        ``X``: ``(N, 256)`` or ``(N, 1, 16, 16)`` float32 in ``[0, 1]``;
+        ``y``: ``(N,)`` int64 digit labels 0-9. Fresh tensors: changing them changes no cache.
+
+    Raises:
+        ValueError: unknown ``split`` or a ``limit`` that is not a positive int.
+        DatasetNotFoundError: files missing and not downloadable (offline, or ``download=False``).
+        DataDirNotWritableError: files missing and the folder is read-only.
+        DatasetCorruptError: a file has the wrong checksum, is not valid bz2, or holds a line
+            that is not ``label index:value ...`` with a label 1-10 and at most 256 numbers.
+    """
+    spec = _USPS
+    _check_split(spec, split)
+    limit = _check_limit(limit)
+    folder = _folder(spec, root)
+    _ensure_files(spec, folder, list(_SPLITS[split]), split=split, download=download)
+
+    parsed = [_read_verified(spec, folder, s) for s in _SPLITS[split]]
+    images = parsed[0][0] if len(parsed) == 1 else np.concatenate([p[0] for p in parsed])
+    labels = parsed[0][1] if len(parsed) == 1 else np.concatenate([p[1] for p in parsed])
+
+    n = len(images) if limit is None else min(limit, len(images))
+    X = torch.from_numpy(images[:n].copy())  # a copy: the cached array is never exposed
+    X = X.reshape(n, _USPS_SIZE * _USPS_SIZE) if flatten else X.reshape(n, 1, _USPS_SIZE, _USPS_SIZE)
+    y = torch.from_numpy(labels[:n].copy())
+    return X, y
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and downloading the files (every file-based dataset)
+# --------------------------------------------------------------------------------------------
+
+def _ensure_files(spec: _DatasetSpec, folder: Path, parts: list[str], split: str, download: bool) -> None:
+    """Make sure the files of ``parts`` (keys of ``spec.files``) exist in ``folder``,
+    downloading them if allowed.
+
+    Raises:
+        DatasetNotFoundError: some are missing and ``download`` is false or downloading failed.
+        DataDirNotWritableError: some are missing and ``folder`` cannot be written.
+    """
+    files = spec.files
+    missing = [files[p][0] for p in parts if not (folder / files[p][0]).is_file()]
     if not missing:
         return
     if not download:
         raise DatasetNotFoundError(_not_found_message(
-            folder, missing, split, "Nothing was downloaded because download=False.",
+            spec, folder, missing, split, "Nothing was downloaded because download=False.",
             download_off=True))
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataDirNotWritableError(_not_writable_message(folder, missing, split, exc)) from exc
+        raise DataDirNotWritableError(_not_writable_message(spec, folder, missing, split, exc)) from exc
 
-    md5_of = {name: md5 for name, md5 in MNIST_FILES.values()}
+    md5_of = {name: md5 for name, md5 in files.values()}
     dead_mirrors: set[str] = set()  # mirrors that did not answer at all; not retried
     errors: list[str] = []
     still_missing = []
     for name in missing:
-        if dead_mirrors.issuperset(MNIST_MIRRORS) and errors:  # offline: do not retry each file
+        if dead_mirrors.issuperset(spec.mirrors) and errors:  # offline: do not retry each file
             still_missing.append(name)
             continue
-        error = _download(name, md5_of[name], folder, split, dead_mirrors)
+        error = _download(spec, name, md5_of[name], folder, split, dead_mirrors)
         if error is not None:
             errors.append(error)
             still_missing.append(name)
     if still_missing:
         raise DatasetNotFoundError(_not_found_message(
-            folder, still_missing, split, f"Downloading them failed; last error: {errors[-1]}."))
+            spec, folder, still_missing, split, f"Downloading them failed; last error: {errors[-1]}."))
 
 
-def _download(name: str, md5: str, folder: Path, split: str, dead_mirrors: set[str]) -> str | None:
-    """Download ``name`` into ``folder`` from the first mirror that gives the right bytes.
+def _download(spec: _DatasetSpec, name: str, md5: str, folder: Path, split: str,
+              dead_mirrors: set[str]) -> str | None:
+    """Download ``name`` into ``folder`` from the first of ``spec.mirrors`` that gives the right bytes.
 
     The bytes go to a temporary file in the same folder, are checked against ``md5``, and only
     then renamed (atomically) to ``name``; on any failure the temporary file is removed.
@@ -245,12 +480,12 @@ def _download(name: str, md5: str, folder: Path, split: str, dead_mirrors: set[s
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     except OSError as exc:
-        raise DataDirNotWritableError(_not_writable_message(folder, [name], split, exc)) from exc
+        raise DataDirNotWritableError(_not_writable_message(spec, folder, [name], split, exc)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
-    last_error = "no mirror was tried (MNIST_MIRRORS is empty)"
+    last_error = f"no mirror was tried ({spec.mirrors_attr} is empty)"
     try:
-        for mirror in MNIST_MIRRORS:
+        for mirror in spec.mirrors:
             if mirror in dead_mirrors:
                 continue
             url = mirror + name
@@ -297,52 +532,59 @@ def _short_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {reason}"
 
 
-def _urls_for(names: list[str]) -> str:
-    if not MNIST_MIRRORS:
-        return "    (no mirrors configured in course_utils.data.MNIST_MIRRORS)"
-    lines = [f"    {MNIST_MIRRORS[0]}{name}" for name in names]
-    if len(MNIST_MIRRORS) > 1:
-        lines.append(f"    (or the same names under {', '.join(MNIST_MIRRORS[1:])})")
+def _urls_for(spec: _DatasetSpec, names: list[str]) -> str:
+    mirrors = spec.mirrors
+    if not mirrors:
+        return f"    (no mirrors configured in course_utils.data.{spec.mirrors_attr})"
+    lines = [f"    {mirrors[0]}{name}" for name in names]
+    if len(mirrors) > 1:
+        lines.append(f"    (or the same names under {', '.join(mirrors[1:])})")
     return "\n".join(lines)
 
 
-def _not_found_message(folder: Path, names: list[str], split: str, why: str,
+def _not_found_message(spec: _DatasetSpec, folder: Path, names: list[str], split: str, why: str,
                        download_off: bool = False) -> str:
     return (
-        f"MNIST split {split!r} is not available: missing {', '.join(names)} in {folder}.\n"
+        f"{spec.display} split {split!r} is not available: missing {', '.join(names)} in {folder}.\n"
         f"{why}\n"
         "To fix this, do one of:\n"
-        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(names)}\n"
-        "  - set COURSE_DATA_DIR (or pass root=...) to a folder that holds MNIST/raw/ with these "
-        "files, e.g. `export COURSE_DATA_DIR=/path/to/shared/data`;\n"
+        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(spec, names)}\n"
+        f"  - set COURSE_DATA_DIR (or pass root=...) to a folder that holds {spec.folder}/raw/ with "
+        "these files, e.g. `export COURSE_DATA_DIR=/path/to/shared/data`;\n"
         + ("  - rerun without download=False (downloading missing files is the default) on a "
            "machine with network access." if download_off else
            "  - rerun on a machine with network access (missing files are downloaded then).")
     )
 
 
-def _not_writable_message(folder: Path, names: list[str], split: str, exc: OSError) -> str:
+def _not_writable_message(spec: _DatasetSpec, folder: Path, names: list[str], split: str,
+                          exc: OSError) -> str:
     return (
-        f"MNIST split {split!r} is not available: missing {', '.join(names)} in {folder}, and "
+        f"{spec.display} split {split!r} is not available: missing {', '.join(names)} in {folder}, and "
         f"they cannot be downloaded there because the folder is not writable "
         f"({type(exc).__name__}: {exc}).\n"
         "To fix this, do one of:\n"
         "  - set COURSE_DATA_DIR to a writable folder (e.g. `export COURSE_DATA_DIR=$HOME/course-data`) "
         "and rerun to download there;\n"
-        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(names)}"
+        f"  - copy the files into {folder}/ ; they can be downloaded from\n{_urls_for(spec, names)}"
     )
 
 
 # --------------------------------------------------------------------------------------------
-# MNIST: checksums and the IDX format
+# Checksums and the file formats (IDX, LIBSVM text in bz2)
 # --------------------------------------------------------------------------------------------
 
-def _read_verified(folder: Path, part: str) -> np.ndarray:
-    """Check the MD5 of one MNIST file, then parse it (both cached per path, size and mtime).
+def _read_verified(spec: _DatasetSpec, folder: Path, part: str) -> Any:
+    """Check the MD5 of one file of ``spec``, then parse it (both cached per path, size and mtime).
 
-    Returns uint8 images ``(N, 28, 28)`` or labels ``(N,)``, read-only (callers must copy).
+    Returns, read-only (callers must copy): for an IDX dataset uint8 images ``(N, 28, 28)`` or
+    labels ``(N,)``; for USPS ``(images, labels)``, float32 ``(N, 16, 16)`` in ``[0, 1]`` and
+    int64 ``(N,)`` digits 0-9.
+
+    Raises:
+        DatasetCorruptError: the checksum does not match, or the file is not in the right format.
     """
-    name, md5 = MNIST_FILES[part]
+    name, md5 = spec.files[part]
     path = folder / name
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
@@ -350,17 +592,20 @@ def _read_verified(folder: Path, part: str) -> np.ndarray:
         actual = _md5_of_file(path)
         if actual != md5:
             raise DatasetCorruptError(
-                f"MNIST file {path} is corrupt: its MD5 checksum is {actual}, expected {md5} "
+                f"{spec.display} file {path} is corrupt: its MD5 checksum is {actual}, expected {md5} "
                 "(the published checksum). It was probably cut off during a download or changed "
-                f"since. Delete it (`rm '{path}'`) and rerun load_mnist() to download it again, or "
+                f"since. Delete it (`rm '{path}'`) and rerun {spec.loader}() to download it again, or "
                 f"copy a fresh copy of {name} into {folder}/."
             )
         _VERIFIED.add(key + (md5,))
     if key not in _PARSED:
         if len(_PARSED) >= _PARSED_MAX_ENTRIES:
             _PARSED.pop(next(iter(_PARSED)))  # forget the oldest entry
-        is_images = part.endswith("_images")
-        _PARSED[key] = _read_idx(path, _IMAGE_MAGIC if is_images else _LABEL_MAGIC)
+        if spec.file_format == "libsvm":
+            _PARSED[key] = _read_usps(path, spec)
+        else:
+            is_images = part.endswith("_images")
+            _PARSED[key] = _read_idx(path, _IMAGE_MAGIC if is_images else _LABEL_MAGIC, spec)
     return _PARSED[key]
 
 
@@ -372,17 +617,21 @@ def _md5_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse a gzipped IDX file of unsigned bytes.
+def _read_idx(path: Path, magic: int, spec: _DatasetSpec = _MNIST) -> np.ndarray:
+    """Parse a gzipped IDX file of unsigned bytes (of the dataset ``spec``, named in errors).
 
     Layout: big-endian int32 magic (``2051`` images, ``2049`` labels), then one big-endian
     int32 per dimension, then the data. Returns images ``(N, 28, 28)`` or labels ``(N,)`` uint8.
+
+    Raises:
+        DatasetCorruptError: not gzip, wrong magic or image size, a length that does not match
+            the header, or a label above 9.
     """
 
     def malformed(problem: str) -> DatasetCorruptError:
         return DatasetCorruptError(
-            f"{path} is not a valid MNIST IDX file: {problem}. Delete it and rerun load_mnist() "
-            "to download it again (or copy a fresh copy of the original .gz file there)."
+            f"{path} is not a valid {spec.display} IDX file: {problem}. Delete it and rerun "
+            f"{spec.loader}() to download it again (or copy a fresh copy of the original .gz file there)."
         )
 
     try:
@@ -409,8 +658,106 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
         )
     data = np.frombuffer(raw, dtype=np.uint8, offset=header_bytes).reshape(dims)
     if kind == "labels" and data.size and data.max() > 9:
-        raise malformed(f"it holds label {int(data.max())}, expected digits 0-9")
+        raise malformed(f"it holds label {int(data.max())}, expected 0-9")
     return data
+
+
+# One LIBSVM line: a label, then `index:value` pairs separated by white space.
+_LIBSVM_LINE = re.compile(r"\s*(\S+)((?:\s+[0-9]+:[^\s:]+)*)\s*")
+_LIBSVM_PAIR = re.compile(r"[0-9]+:[^\s:]+")
+
+
+def _read_usps(path: Path, spec: _DatasetSpec = _USPS) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one of LIBSVM's USPS files: bz2-compressed ASCII, one ``label index:value ...`` line
+    per image, labels 1-10, indices 1-256 (missing ones are background, -1), values in ``[-1, 1]``.
+
+    Never evaluates anything; reads at most ``_USPS_MAX_BYTES`` decompressed bytes.
+
+    Returns:
+        read-only ``images``: ``(N, 16, 16)`` float32 ``(value + 1) / 2`` clipped to ``[0, 1]``,
+        and ``labels``: ``(N,)`` int64 ``label - 1`` (digits 0-9).
+
+    Raises:
+        DatasetCorruptError: not bz2, too large, not ASCII, no examples, or a line with a label
+            that is not an integer 1-10, a pair that is not ``index:value``, a value that is not a
+            finite number, an index outside 1-256 or given twice, or more than 256 values.
+    """
+    n_pixels = _USPS_SIZE * _USPS_SIZE
+
+    def malformed(problem: str) -> DatasetCorruptError:
+        return DatasetCorruptError(
+            f"{path} is not a valid {spec.display} file (LIBSVM text, one `label index:value ...` line "
+            f"per image): {problem}. Delete it and rerun {spec.loader}() to download it again (or copy "
+            f"a fresh copy of {path.name} into {path.parent}/)."
+        )
+
+    try:
+        with bz2.open(path, "rb") as f:
+            raw = f.read(_USPS_MAX_BYTES + 1)  # bounded: a bz2 bomb stops here
+    except (OSError, EOFError, ValueError) as exc:
+        raise malformed(f"it could not be decompressed as bz2 ({exc})") from exc
+    if len(raw) > _USPS_MAX_BYTES:
+        raise malformed(f"it decompresses to more than {_USPS_MAX_BYTES:,} bytes, far more than USPS holds")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise malformed(f"it is not ASCII text (byte {exc.start} is {raw[exc.start]:#04x})") from exc
+
+    rows: list[np.ndarray] = []
+    labels: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _LIBSVM_LINE.fullmatch(line)
+        if match is None:
+            bad = next((t for t in line.split()[1:] if not _LIBSVM_PAIR.fullmatch(t)), line.strip())
+            raise malformed(f"line {lineno}: {bad[:40]!r} is not an `index:value` pair")
+        label_text, pairs_text = match.groups()
+        try:
+            label = float(label_text)
+        except ValueError:
+            raise malformed(f"line {lineno}: the label {label_text[:40]!r} is not a number") from None
+        if not (label.is_integer() and 1 <= label <= 10):
+            raise malformed(f"line {lineno}: the label {label_text[:40]!r} is not an integer 1-10")
+        numbers = pairs_text.replace(":", " ").split()  # index, value, index, value, ...
+        if len(numbers) > 2 * n_pixels:
+            raise malformed(f"line {lineno} has {len(numbers) // 2} values, expected at most {n_pixels}")
+        try:
+            pairs = np.array(numbers, dtype=np.float64).reshape(-1, 2)
+        except ValueError:
+            bad = next((v for v in numbers[1::2] if not _is_float(v)), "?")
+            raise malformed(f"line {lineno}: the value {bad[:40]!r} is not a number") from None
+        index, value = pairs[:, 0], pairs[:, 1]
+        if not np.all(np.isfinite(value)):
+            bad_at = int(np.flatnonzero(~np.isfinite(value))[0])
+            raise malformed(f"line {lineno}: the value {numbers[2 * bad_at + 1][:40]!r} is not a finite number")
+        if index.size and (index.min() < 1 or index.max() > n_pixels):
+            raise malformed(f"line {lineno}: index {int(index.max() if index.max() > n_pixels else index.min())} "
+                            f"is outside 1-{n_pixels}")
+        index = index.astype(np.int64) - 1
+        if np.unique(index).size != index.size:
+            raise malformed(f"line {lineno} gives a pixel index twice")
+        row = np.full(n_pixels, -1.0)  # a missing index is background
+        row[index] = value
+        rows.append(row)
+        labels.append(int(label) - 1)
+    if not rows:
+        raise malformed("it holds no examples")
+
+    images = np.clip((np.stack(rows) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+    images = images.reshape(-1, _USPS_SIZE, _USPS_SIZE)
+    targets = np.array(labels, dtype=np.int64)
+    images.setflags(write=False)
+    targets.setflags(write=False)
+    return images, targets
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,24 +947,77 @@ def _gaussian_mixture_xy(**kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
 #: name -> loader returning ``(X, y)``; keyword arguments go to the loader.
 DATASETS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
     "digits": load_digits,
+    "fashion-mnist": load_fashion_mnist,
     "gaussian_mixture": _gaussian_mixture_xy,
+    "kmnist": load_kmnist,
     "mnist": load_mnist,
+    "usps": load_usps,
+}
+
+# name -> (image shape (C, H, W) or None, number of classes or None, one-line description)
+_DATASET_INFO: dict[str, tuple[tuple[int, int, int] | None, int | None, str]] = {
+    "digits": ((1, 8, 8), 10,
+               "scikit-learn's 8x8 handwritten digits: 1,797 grey images, digits 0-9 (no download)."),
+    "fashion-mnist": ((1, 28, 28), 10,
+                      "Fashion-MNIST: 28x28 grey images of 10 kinds of clothing, 60,000 train / 10,000 test."),
+    "gaussian_mixture": (None, None,
+                         ("Synthetic points from a diagonal Gaussian mixture: k classes (default 3) "
+                          "in d dimensions (default 2).")),
+    "kmnist": ((1, 28, 28), 10,
+               ("Kuzushiji-MNIST: 28x28 grey cursive Japanese characters (10 hiragana), "
+                "60,000 train / 10,000 test.")),
+    "mnist": ((1, 28, 28), 10, "MNIST: 28x28 grey handwritten digits 0-9, 60,000 train / 10,000 test."),
+    "usps": ((1, 16, 16), 10, "USPS: 16x16 grey handwritten digits 0-9, 7,291 train / 2,007 test."),
 }
 
 
 def load_dataset(name: str, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Load a dataset by name: ``"mnist"``, ``"digits"`` or ``"gaussian_mixture"``.
+    """Load a dataset by name: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``, ``"usps"``,
+    ``"digits"`` or ``"gaussian_mixture"`` (the keys of ``DATASETS``).
 
-    ``kwargs`` go to ``load_mnist``, ``load_digits`` or ``make_gaussian_mixture``.
-    Returns ``(X, y)``: ``X: (N, D)`` float32 (images with ``flatten=False``), ``y: (N,)`` int64.
+    ``kwargs`` go to the loader: ``load_mnist``, ``load_fashion_mnist``, ``load_kmnist``,
+    ``load_usps``, ``load_digits`` or ``make_gaussian_mixture``.
+
+    Returns:
+        ``(X, y)``: ``X: (N, D)`` float32 (images ``(N, 1, H, W)`` with ``flatten=False``),
+        ``y: (N,)`` int64.
+
+    Raises:
+        ValueError: an unknown ``name`` (the message lists the valid ones and suggests the
+            closest); otherwise whatever the loader raises.
     """
     if name not in DATASETS:
-        message = f"Unknown dataset {name!r}. Valid names: {', '.join(sorted(DATASETS))}."
-        close = difflib.get_close_matches(str(name).lower(), sorted(DATASETS), n=1)
-        if close:
-            message += f" Did you mean {close[0]!r}?"
-        raise ValueError(message)
+        raise _unknown_dataset(name)
     return DATASETS[name](**kwargs)
+
+
+def dataset_info(name: str) -> dict[str, Any]:
+    """What the dataset ``name`` (a key of ``DATASETS``) holds, without loading it.
+
+    Returns:
+        a new dict with ``"name"``; ``"image_shape"``: ``(channels, height, width)`` of one
+        image, e.g. ``(1, 28, 28)``, or ``None`` where the data are not images
+        (``gaussian_mixture``); ``"n_classes"``: the number of classes, or ``None`` where the
+        arguments set it (``gaussian_mixture``'s ``k``); ``"description"``: one line.
+
+    Raises:
+        ValueError: an unknown ``name`` (as ``load_dataset`` says it).
+    """
+    if name not in DATASETS:
+        raise _unknown_dataset(name)
+    if name not in _DATASET_INFO:
+        raise ValueError(f"Dataset {name!r} is registered in DATASETS but has no entry in "
+                         "course_utils.data._DATASET_INFO; add its image shape, classes and description there.")
+    image_shape, n_classes, description = _DATASET_INFO[name]
+    return {"name": name, "image_shape": image_shape, "n_classes": n_classes, "description": description}
+
+
+def _unknown_dataset(name: object) -> ValueError:
+    message = f"Unknown dataset {name!r}. Valid names: {', '.join(sorted(DATASETS))}."
+    close = difflib.get_close_matches(str(name).lower(), sorted(DATASETS), n=1)
+    if close:
+        message += f" Did you mean {close[0]!r}?"
+    return ValueError(message)
 
 
 # --------------------------------------------------------------------------------------------

@@ -486,7 +486,7 @@ def test_load_dataset_dispatches():
     X, y = data.load_dataset("gaussian_mixture", n=50, k=2, d=4, seed=0)
     mix = data.make_gaussian_mixture(n=50, k=2, d=4, seed=0)
     assert torch.equal(X, mix.X) and torch.equal(y, mix.y)
-    assert set(data.DATASETS) == {"mnist", "digits", "gaussian_mixture"}
+    assert set(data.DATASETS) == {"mnist", "fashion-mnist", "kmnist", "usps", "digits", "gaussian_mixture"}
 
 
 def test_load_dataset_mnist_passes_arguments(fake_mnist):
@@ -500,11 +500,13 @@ def test_load_dataset_unknown_name_suggests():
     with pytest.raises(ValueError) as info:
         data.load_dataset("mnsit")
     assert str(info.value) == (
-        "Unknown dataset 'mnsit'. Valid names: digits, gaussian_mixture, mnist. Did you mean 'mnist'?"
+        "Unknown dataset 'mnsit'. Valid names: digits, fashion-mnist, gaussian_mixture, kmnist, mnist, usps. "
+        "Did you mean 'mnist'?"
     )
     with pytest.raises(ValueError) as info:
         data.load_dataset("cifar10")
-    assert str(info.value).startswith("Unknown dataset 'cifar10'. Valid names: digits, gaussian_mixture, mnist.")
+    assert str(info.value).startswith(
+        "Unknown dataset 'cifar10'. Valid names: digits, fashion-mnist, gaussian_mixture, kmnist, mnist, usps.")
 
 
 def test_random_affine_shapes_identity_and_repeatability():
