@@ -5,6 +5,9 @@
     course results [--full] [--methods M ...] [--seeds S ...] [--device D] [--split S] [--rerun]
                    [--shard i/n | --merge | --jobs N] [--out DIR]
                                            every method x seed into results/results.csv and RESULTS.md
+    course cluster DATA --method M [--k K] --out labels.csv [--labels Y] [--mode fast|full] [--seed S]
+                                           one method on your own data (.npy, .npz, .csv, a folder of
+                                           images): labels, the embedding and a one-page report
 
 Instructors only (absent from the student bundle, which leaves out course_utils/instructor/):
 
@@ -242,6 +245,20 @@ def _results_jobs(args: argparse.Namespace, out: Path) -> int:
     return max(codes) if any(codes) else 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    if args.no_progress:
+        os.environ["TQDM_DISABLE"] = "1"
+    from course_utils.own_data import OwnDataError, cluster
+
+    try:
+        cluster(args.data, args.method, args.k, args.out, labels=args.labels, mode=args.mode, seed=args.seed,
+                device=args.device, input_range=args.input_range, verbose=not args.no_progress)
+    except OwnDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="course", description="Learning Without Labels: workbook tools."
@@ -256,6 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="show mode, device and folders")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("cluster", help="one method on your own data: labels, embedding, a one-page report")
+    p.add_argument("data", help=".npy / .npz array (n, d) or images (n, h, w) / (n, c, h, w), a .csv of numbers, "
+                                "or a folder of images")
+    p.add_argument("--method", default="dec", help="kmeans, ae-kmeans, dec, idec, dec-da, vade, dac, infogan, nmmc "
+                                                   "(default dec)")
+    p.add_argument("--k", type=int, default=None, help="number of clusters (default 10; NMMC infers it)")
+    p.add_argument("--out", required=True, help="labels .csv; the embedding (-embedding.npy) and the report "
+                                                "(-report.png) go next to it")
+    p.add_argument("--labels", default=None, help="true classes (.npy or .csv) to score ACC, NMI and ARI")
+    p.add_argument("--mode", choices=("fast", "full"), default="fast", help="the notebooks' fast (default) or "
+                                                                          "full settings")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--input-range", choices=("check", "minmax"), default="check",
+                   help="check (default): refuse values outside [0, 1]; minmax: scale each feature to [0, 1]")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("results", help="every method x seed into results/results.csv and RESULTS.md")
     p.add_argument("--full", action="store_true", help="full mode (default: fast mode, about 10 minutes on a CPU)")

@@ -103,8 +103,8 @@ class DEC(nn.Module):
         if not isinstance(autoencoder, MLPAutoencoder):
             raise TypeError(f"autoencoder must be an MLPAutoencoder, got {type(autoencoder).__name__}; "
                             "pretrain one with course_utils.train.pretrained_autoencoder.")
-        if int(n_clusters) < 2:
-            raise ValueError(f"n_clusters={n_clusters}; expected at least 2.")
+        if int(n_clusters) < 1:
+            raise ValueError(f"n_clusters={n_clusters}; expected at least 1.")
         self.n_clusters = int(n_clusters)
         self.alpha = float(alpha)
         self.latent_dim = autoencoder.latent_dim

@@ -115,15 +115,19 @@ class Generator(nn.Module):
     batch norm and ReLU between.
     """
 
-    def __init__(self, in_dim: int, arch: str = "mlp", hidden: Sequence[int] = (256, 512)) -> None:
+    def __init__(self, in_dim: int, arch: str = "mlp", hidden: Sequence[int] = (256, 512),
+                 out_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> None:
         super().__init__()
-        self.in_dim, self.arch = int(in_dim), arch
+        self.in_dim, self.arch, self.out_dim = int(in_dim), arch, int(out_dim)
+        if arch == "conv" and self.out_dim != IMAGE_SIDE * IMAGE_SIDE:
+            raise ValueError(f"out_dim={out_dim}: the convolutional generator makes 28x28 images (784); "
+                             "use arch='mlp' for other sizes.")
         if arch == "mlp":
             layers: list[nn.Module] = []
             sizes = [self.in_dim, *[int(h) for h in hidden]]
             for a, b in zip(sizes[:-1], sizes[1:]):
                 layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
-            layers.append(nn.Linear(sizes[-1], IMAGE_SIDE * IMAGE_SIDE))
+            layers.append(nn.Linear(sizes[-1], self.out_dim))
             self.net = nn.Sequential(*layers)
         elif arch == "conv":
             self.net = nn.Sequential(
@@ -153,11 +157,15 @@ class Discriminator(nn.Module):
     InfoGAN's Q network; the others are one linear layer on the trunk's features.
     """
 
-    def __init__(self, heads: Mapping[str, int], arch: str = "mlp", hidden: Sequence[int] = (512, 256)) -> None:
+    def __init__(self, heads: Mapping[str, int], arch: str = "mlp", hidden: Sequence[int] = (512, 256),
+                 in_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> None:
         super().__init__()
-        self.arch = arch
+        self.arch, self.in_dim = arch, int(in_dim)
+        if arch == "conv" and self.in_dim != IMAGE_SIDE * IMAGE_SIDE:
+            raise ValueError(f"in_dim={in_dim}: the convolutional discriminator reads 28x28 images (784); "
+                             "use arch='mlp' for other sizes.")
         if arch == "mlp":
-            self.trunk = nn.Sequential(*_lrelu_stack([IMAGE_SIDE * IMAGE_SIDE, *hidden]))
+            self.trunk = nn.Sequential(*_lrelu_stack([self.in_dim, *hidden]))
             width = int(hidden[-1])
         elif arch == "conv":
             self.trunk = nn.Sequential(
@@ -189,7 +197,8 @@ class AdversarialModel(nn.Module):
     """
 
     def __init__(self, kind: str, arch: str, n_clusters: int = 10, noise_dim: int = 62, n_cont: int = 2,
-                 g_hidden: Sequence[int] = (256, 512), d_hidden: Sequence[int] = (512, 256)) -> None:
+                 g_hidden: Sequence[int] = (256, 512), d_hidden: Sequence[int] = (512, 256),
+                 data_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> None:
         super().__init__()
         if kind not in GAN_RECIPES:
             raise ValueError(f"kind={kind!r}; expected one of {sorted(GAN_RECIPES)}.")
@@ -199,8 +208,9 @@ class AdversarialModel(nn.Module):
         self.n_cat = self.n_clusters if kind == "infogan" else 0
         heads = {"gan": {"d": 1}, "catgan": {"y": self.n_clusters},
                  "infogan": {"d": 1, "q": self.n_cat + self.n_cont}}[kind]
-        self.generator = Generator(self.noise_dim + self.n_cat + self.n_cont, arch, g_hidden)
-        self.discriminator = Discriminator(heads, arch, d_hidden)
+        self.data_dim = int(data_dim)   # 784 (28x28 images); another width with arch="mlp" only
+        self.generator = Generator(self.noise_dim + self.n_cat + self.n_cont, arch, g_hidden, out_dim=self.data_dim)
+        self.discriminator = Discriminator(heads, arch, d_hidden, in_dim=self.data_dim)
 
     def features(self, X: torch.Tensor) -> torch.Tensor:
         """The discriminator trunk's features of images ``X: (N, 784)``."""
@@ -303,7 +313,12 @@ def cluster_sizes(labels: np.ndarray, n_clusters: int) -> dict[str, float]:
     return {"largest": float(frac.max()), "used": int((frac >= 0.01).sum())}
 
 
-def _check_X(X: torch.Tensor) -> None:
+def _check_X(X: torch.Tensor, any_width: bool = False, width: int = IMAGE_SIDE * IMAGE_SIDE) -> None:
+    """``X`` must be ``(N, 784)`` flattened 28x28 images, or ``(N, width)`` for a model built for
+    that width (``any_width``: ``(N, D)``, for DAC, whose networks are the autoencoder's and a
+    discriminator on its codes)."""
+    if isinstance(X, torch.Tensor) and X.ndim == 2 and (any_width or X.shape[1] == width):
+        return
     if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
         raise ValueError(f"X must be a (N, 784) float tensor of flattened 28x28 images in [0, 1], got "
                          f"{type(X).__name__} {tuple(getattr(X, 'shape', ()))}; use data.load_mnist(flatten=True).")
@@ -346,7 +361,7 @@ def train_gan(model: AdversarialModel, X: torch.Tensor, epochs: int, *, batch_si
     ``REFERENCE_LOSSES``). ``callbacks``: ``callback(epoch, model, logs)`` after every epoch.
     Returns the history ``{"epoch": [...], "d_loss": [...], "g_loss": [...], ...}``.
     """
-    _check_X(X)
+    _check_X(X, width=getattr(model, "data_dim", IMAGE_SIDE * IMAGE_SIDE))
     losses = {**REFERENCE_LOSSES, **(losses or {})}
     recipe = {**GAN_RECIPES[model.kind], **(recipe or {})}
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -473,7 +488,7 @@ def train_dac(model: DAC, X: torch.Tensor, epochs: int, *, batch_size: int = 100
     2. discriminator: ``code_adversarial_losses``' ``d_loss`` on mixture samples against codes;
     3. encoder: ``adv_weight * enc_loss``, so the codes look like samples of the mixture.
     """
-    _check_X(X)
+    _check_X(X, any_width=True)
     losses = {**REFERENCE_LOSSES, **(losses or {})}
     r = {**DAC_RECIPE, **(recipe or {})}
     device = torch.device(device) if device is not None else model.mu_c.device
@@ -790,9 +805,12 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
     common = dict(batch_size=batch_size, seed=seed, losses=losses, device=device)
     if method in ("gan", "catgan", "infogan"):
         cfg.update(arch=arch, noise_dim=int(noise_dim), recipe=_as_json(GAN_RECIPES[method]))
+        data_dim = int(X.shape[1]) if getattr(X, "ndim", 0) == 2 else IMAGE_SIDE * IMAGE_SIDE
+        if data_dim != IMAGE_SIDE * IMAGE_SIDE:     # other data than 28x28 images (keys of MNIST runs unchanged)
+            cfg["data_dim"] = data_dim
 
         def build() -> nn.Module:
-            return AdversarialModel(method, arch, n_clusters=n_clusters, noise_dim=noise_dim)
+            return AdversarialModel(method, arch, n_clusters=n_clusters, noise_dim=noise_dim, data_dim=data_dim)
 
         def fit(model: nn.Module, callbacks: list) -> dict:
             return train_gan(model, X, epochs, callbacks=callbacks, **common)
