@@ -171,9 +171,10 @@ def cmd_results(args: argparse.Namespace) -> int:
             print(f"merged {n} shard file(s) into {_rel(path)} and {_rel(out / results.MD_NAME)}")
             return 0
         shard = results.parse_shard(args.shard)
-        if args.ship and (args.full or shard or args.methods or args.seeds or args.split not in (None, "test")):
+        if args.ship and (args.full or shard or args.methods or args.seeds or args.split not in (None, "test")
+                          or args.dataset != "mnist"):
             raise results.ResultsError("--ship copies the whole fast-mode grid: leave out --full, --shard, "
-                                       "--methods, --seeds and --split.")
+                                       "--methods, --seeds, --split and --dataset.")
         if args.jobs > 1:
             code = _results_jobs(args, out)
             if code == 0 and args.ship:
@@ -181,7 +182,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                       "shows it)")
             return code
         summary = results.run(args.methods, args.seeds, full=args.full, split=args.split, device=args.device,
-                              out=out, rerun=args.rerun, shard=shard, progress=not args.no_progress)
+                              out=out, rerun=args.rerun, shard=shard, progress=not args.no_progress,
+                              dataset=args.dataset)
     except results.ResultsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -214,13 +216,15 @@ def _results_jobs(args: argparse.Namespace, out: Path) -> int:
     for flag, values in (("--methods", args.methods), ("--seeds", args.seeds)):
         if values:
             base += [flag, *map(str, values)]
-    for flag, value in (("--split", args.split), ("--device", args.device)):
+    for flag, value in (("--split", args.split), ("--device", args.device), ("--dataset", args.dataset)):
         if value:
             base += [flag, value]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     shards = [results.parse_shard(f"{i}/{args.jobs}") for i in range(1, args.jobs + 1)]
     procs = [subprocess.Popen([*base, "--shard", f"{i}/{n}"], env=env) for i, n in shards]
-    total = len(results.grid(results.resolve_methods(args.methods), args.seeds or results.SETTINGS[
+    methods = [m for m in results.resolve_methods(args.methods)
+               if args.dataset == "mnist" or results.METHODS[m].kind != "predict"]
+    total = len(results.grid(methods, args.seeds or results.SETTINGS[
         "full" if args.full else "fast"]["seeds"]))
     def rows_written() -> int:
         return sum(len(results.read_rows(out / results.SHARD_DIR / f"results-{i}-of-{n}.csv")) for i, n in shards)
@@ -297,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", metavar="M", help="method ids or groups (default: all; see --list)")
     p.add_argument("--seeds", nargs="+", type=int, metavar="S", help="default: 0 1 2")
     p.add_argument("--device", help="cpu, cuda or mps (default: COURSE_DEVICE, else the best available)")
+    p.add_argument("--dataset", default="mnist",
+                   choices=("mnist", "fashion-mnist", "kmnist", "usps", "digits"),
+                   help="the images the clustering methods run on (default mnist; downloaded where a network "
+                        "exists; the video predictors run on Moving MNIST only)")
     p.add_argument("--split", choices=("test", "train", "all"),
                    help="MNIST split (default: test; all = 70,000 images, downloaded where a network exists)")
     p.add_argument("--out", default=str(config.REPO_ROOT / "results"), help="output folder (default: results/)")

@@ -56,13 +56,17 @@ SETTINGS: dict[str, dict[str, Any]] = {mode: course_settings.results_settings(mo
 #: The k of the "choosing k" sweep (k-means on the autoencoder's codes, and VaDE), besides 10.
 K_SWEEP = (5, 15, 20)
 
-COLUMNS = ("method", "label", "week", "k", "seed", "mode", "split", "n", "status", "error",
+COLUMNS = ("method", "label", "week", "k", "seed", "mode", "dataset", "split", "n", "status", "error",
            "acc", "majority_acc", "nmi", "ari", "recon_mse",
            "mse_next", "ssim_next", "mse_10step", "ssim_10step",
            "train_s", "pretrain_s", "wall_s", "from_cache", "params", "peak_mem_mb", "mem_how",
            "torch", "device", "threads", "commit", "python", "machine", "finished")
 METRICS = ("acc", "majority_acc", "nmi", "ari", "recon_mse", "mse_next", "ssim_next", "mse_10step", "ssim_10step")
-KEY = ("method", "seed", "mode", "split", "n")
+KEY = ("method", "seed", "mode", "dataset", "split", "n")
+
+#: The datasets the grid runs on (``--dataset``; ``data.load_dataset``'s names), and how they are shown.
+DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "kmnist": "KMNIST", "usps": "USPS",
+            "digits": "scikit-learn's digits"}
 
 
 class ResultsError(ValueError):
@@ -168,6 +172,7 @@ class Context:
     split: str
     n: int | None
     out: Path
+    dataset: str = "mnist"
     s: dict[str, Any] = field(init=False)
     stages: dict[str, Any] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -180,7 +185,10 @@ class Context:
         if "data" not in self.stages:
             from course_utils import data
 
-            X, y = data.load_mnist(self.split, limit=self.n)
+            if self.dataset == "digits":       # one set of 1,797 images: no split
+                X, y = data.load_dataset("digits", limit=self.n)
+            else:
+                X, y = data.load_dataset(self.dataset, split=self.split, limit=self.n)
             self.stages["data"] = (X, y.numpy())
         return self.stages["data"]
 
@@ -234,7 +242,7 @@ class Context:
             config.seed_everything(self.seed, mode=self.mode)
             t0 = time.perf_counter()
             torch.manual_seed(self.seed)
-            net = dbn_lib.DBN(d["sizes"])
+            net = dbn_lib.DBN([X.shape[1], *d["sizes"][1:]])   # the input layer is the data's width
             dbn_lib.pretrain_dbn(net, X, epochs=d["rbm_epochs"], seed=self.seed, lr=0.1, batch_size=100)
             H = net.transform(X).double().numpy()
             Z, mean, scale = nmmc.standardize_codes(H)
@@ -594,11 +602,15 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in KEY if c not in (reader.fieldnames or [])]
+            missing = [c for c in KEY if c != "dataset" and c not in (reader.fieldnames or [])]
             if missing:
                 raise ResultsError(f"{path} is not a results file of `course results` (no column "
                                    f"{', '.join(missing)}). Move it away, or pass another --out.")
-            return [dict(r) for r in reader]
+            rows = [dict(r) for r in reader]
+        for r in rows:   # files written before the grid ran on other datasets: MNIST
+            if not r.get("dataset"):
+                r["dataset"] = "mnist"
+        return rows
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ResultsError(f"{path} cannot be read as CSV ({exc}). Move it away (the runs it held will be "
                            "run again), or pass another --out.") from exc
@@ -626,7 +638,7 @@ def _fmt(v: Any) -> Any:
 
 
 def merge_rows(*groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (method, seed, mode, split, n): a later successful row replaces an earlier one;
+    """One row per (method, seed, mode, dataset, split, n): a later successful row replaces an earlier one;
     a failed row never replaces a successful one."""
     out: dict[tuple[str, ...], dict[str, Any]] = {}
     for rows in groups:
@@ -710,7 +722,7 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
     method = METHODS[method_id]
     row: dict[str, Any] = {"method": method_id, "label": method.label, "week": method.week,
                            "k": "" if method.k is None or method.kind == "predict" else method.k, "seed": ctx.seed, "mode": ctx.mode,
-                           "split": ctx.split, "n": ctx.n or "", **env}
+                           "dataset": ctx.dataset, "split": ctx.split, "n": ctx.n or "", **env}
     t0 = time.perf_counter()
     try:
         row["pretrain_s"] = round(ctx.prepare(method.needs), 2)
@@ -744,7 +756,7 @@ def run_one(method_id: str, ctx: Context, env: dict[str, Any]) -> dict[str, Any]
 
 def _save_extras(out: Path, method_id: str, ctx: Context, result: dict[str, Any]) -> None:
     """The embedding (a 2-D view, clusters) and, for predictors, per-step scores and frames."""
-    name = _stem(ctx.mode, ctx.split, method_id, ctx.seed)
+    name = _stem(ctx.mode, ctx.split, method_id, ctx.seed, ctx.dataset)
     if "embedding" in result:
         (out / "embeddings").mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out / "embeddings" / f"{name}.npz", **result["embedding"])
@@ -757,30 +769,50 @@ def _save_extras(out: Path, method_id: str, ctx: Context, result: dict[str, Any]
         np.savez_compressed(out / "details" / f"{name}-frames.npz", **result["frames"])
 
 
-def _stem(mode: str, split: str, method_id: str, seed: int) -> str:
-    return f"{mode}-{split}-{method_id.replace('@', '_k')}-seed{seed}"
+def _stem(mode: str, split: str, method_id: str, seed: int, dataset: str = "mnist") -> str:
+    where = split if dataset == "mnist" else f"{dataset}-{split}"
+    return f"{mode}-{where}-{method_id.replace('@', '_k')}-seed{seed}"
 
 
-def extras_path(out: Path, kind: str, mode: str, split: str, method_id: str, seed: int) -> Path:
+def extras_path(out: Path, kind: str, mode: str, split: str, method_id: str, seed: int,
+                dataset: str = "mnist") -> Path:
     """Where ``course results`` saved a run's embedding (``kind="embeddings"``) or per-step scores."""
-    name = _stem(mode, split, method_id, seed)
+    name = _stem(mode, split, method_id, seed, dataset)
     return Path(out) / kind / (f"{name}.npz" if kind == "embeddings" else f"{name}.json")
 
 
 def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None, *, full: bool = False,
         split: str | None = None, device: str | None = None, out: Path | str = DEFAULT_OUT, rerun: bool = False,
-        shard: tuple[int, int] | None = None, progress: bool = True, log: Callable[[str], None] = print
-        ) -> dict[str, Any]:
-    """Run the grid; returns ``{"csv", "md", "ran", "skipped", "failed"}``. See the module's docstring."""
+        shard: tuple[int, int] | None = None, progress: bool = True, log: Callable[[str], None] = print,
+        dataset: str = "mnist") -> dict[str, Any]:
+    """Run the grid; returns ``{"csv", "md", "ran", "skipped", "failed"}``. See the module's docstring.
+
+    ``dataset`` (``DATASETS``): the images the clustering methods run on; on a dataset other than
+    MNIST the video predictors of week 07 (Moving MNIST) are left out, and ``digits`` (one set of
+    1,797 images) takes no split (its rows say ``all``)."""
     mode = "full" if full else "fast"
     s = SETTINGS[mode]
+    if dataset not in DATASETS:
+        import difflib
+
+        close = difflib.get_close_matches(str(dataset).lower(), list(DATASETS), n=1)
+        raise ResultsError(f"--dataset {dataset!r}: use one of {', '.join(DATASETS)}"
+                           + (f" (did you mean {close[0]!r}?)" if close else "") + ".")
     method_ids = resolve_methods(methods)
+    if dataset != "mnist":
+        videos = [m for m in method_ids if METHODS[m].kind == "predict"]
+        method_ids = [m for m in method_ids if METHODS[m].kind != "predict"]
+        if videos and methods is not None and not method_ids:
+            raise ResultsError(f"--dataset {dataset}: the video predictors ({', '.join(videos)}) run on Moving MNIST "
+                               "only; leave out --dataset for them.")
     seeds = list(s["seeds"] if seeds is None else seeds)
     if not seeds:
         raise ResultsError("--seeds: give at least one seed.")
     split = split or s["split"]
     if split not in ("test", "train", "all"):
         raise ResultsError(f"--split {split!r}: use test (10,000 images), train (60,000) or all (70,000).")
+    if dataset == "digits":
+        split = "all"
     if device:
         os.environ["COURSE_DEVICE"] = device
     try:
@@ -795,7 +827,7 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
     n_key = "" if s["n"] is None else str(s["n"])
 
     def key_of(m: str, seed: int) -> tuple[str, ...]:
-        return (m, str(seed), mode, split, n_key)
+        return (m, str(seed), mode, dataset, split, n_key)
 
     # a row's n is the data size it ran on (clustering), or '' (video); the key uses the requested size
     skipped = [(m, seed) for m, seed in todo if not rerun and key_of(m, seed) in done]
@@ -803,7 +835,7 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
     env = _environment(dev)
     where = "" if shard is None else f", shard {shard[0]}/{shard[1]}"
     log(f"course results ({mode} mode{where}): {len(pending)} runs to do, {len(skipped)} already in "
-        f"{_shown(csv_path)}; MNIST {split}" + (f", first {s['n']} images" if s["n"] else "") +
+        f"{_shown(csv_path)}; {DATASETS[dataset]} {split}" + (f", first {s['n']} images" if s["n"] else "") +
         f"; device {dev}, torch {env['torch']}, commit {env['commit']}")
     ran, failed = [], []
     bar = None
@@ -817,7 +849,7 @@ def run(methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None
     try:
         for m, seed in pending:
             if ctx is None or ctx.seed != seed:
-                ctx = Context(mode, seed, split, s["n"], out)
+                ctx = Context(mode, seed, split, s["n"], out, dataset)
             if bar is not None:
                 bar.set_postfix_str(f"{m}, seed {seed}")
             row = run_one(m, ctx, env)
@@ -844,7 +876,7 @@ def ship(source: Path, dest: Path = SHIPPED) -> Path:
     with RESULTS.md and the first seed's per-step video scores (JSON): what the summary notebook
     reads. The 2-D embeddings and predicted frames (``.npz``) are data and stay out of git: the
     notebook draws them from a run of your own. Refuses a grid with a failed or missing run."""
-    rows = [r for r in read_rows(Path(source) / CSV_NAME) if r["mode"] == "fast"]
+    rows = [r for r in read_rows(Path(source) / CSV_NAME) if r["mode"] == "fast" and r["dataset"] == "mnist"]
     fast = SETTINGS["fast"]
     want = {(m, str(seed)) for m in METHODS for seed in fast["seeds"]}
     have = {(r["method"], r["seed"]) for r in rows if r["status"] == "ok" and r["split"] == fast["split"]}
@@ -885,13 +917,15 @@ def _num(v: Any) -> float:
         return float("nan")
 
 
-def summarize(rows: Sequence[dict[str, Any]], mode: str, split: str | None = None) -> list[dict[str, Any]]:
+def summarize(rows: Sequence[dict[str, Any]], mode: str, split: str | None = None,
+              dataset: str | None = "mnist") -> list[dict[str, Any]]:
     """Per method (in the table's order): seeds, mean and sample standard deviation of each metric,
     the lowest ACC, k per seed, the mean times, parameters and memory, and the failures."""
     out = []
     for mid, method in METHODS.items():
         mine = [r for r in rows if r.get("method") == mid and r.get("mode") == mode
-                and (split is None or r.get("split") == split)]
+                and (split is None or r.get("split") == split)
+                and (dataset is None or (r.get("dataset") or "mnist") == dataset)]
         if not mine:
             continue
         ok = [r for r in mine if r.get("status") == "ok"]
@@ -978,16 +1012,19 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
              "training seconds of the method + of the pretraining it starts from. Memory: see `mem_how` in "
              "the CSV. The papers' numbers are ACC in % unless said otherwise; most use all 70,000 MNIST "
              "images, so they are not the same measurement as ours on fewer.", ""]
-    blocks = sorted({(str(r.get("mode")), str(r.get("split")), str(r.get("n"))) for r in rows})
-    for mode, split, n in blocks:
-        mine = [r for r in rows if r.get("mode") == mode and r.get("split") == split and str(r.get("n")) == n]
+    blocks = sorted({(str(r.get("mode")), str(r.get("dataset") or "mnist"), str(r.get("split")), str(r.get("n")))
+                     for r in rows})
+    for mode, dataset, split, n in blocks:
+        mine = [r for r in rows if r.get("mode") == mode and (r.get("dataset") or "mnist") == dataset
+                and r.get("split") == split and str(r.get("n")) == n]
         seeds = sorted({int(r["seed"]) for r in mine})
         envs = sorted({f"torch {r.get('torch')}, {r.get('device')}, {r.get('threads')} thread(s), commit {r.get('commit')}"
                        for r in mine if r.get("status") == "ok"})
         size = f"the first {n} images of" if n else "all of"
-        lines += [f"## {mode} mode: {size} MNIST `{split}`, seeds {', '.join(map(str, seeds))}", ""]
+        lines += [f"## {mode} mode: {size} {DATASETS.get(dataset, dataset)} `{split}`, seeds "
+                  f"{', '.join(map(str, seeds))}", ""]
         lines += [f"Ran with {e}." for e in envs] + [""]
-        entries = summarize(mine, mode, split)
+        entries = summarize(mine, mode, split, dataset)
         clus = [e for e in entries if e["kind"] == "cluster"]
         if clus:
             lines += ["| method | week | k | ACC | many-to-one ACC | NMI | ARI | lowest ACC | time [s] | parameters | peak memory [MiB] | paper | source |",

@@ -292,3 +292,40 @@ def test_a_damaged_full_mode_summary_says_how_to_restore_it(tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(results.ResultsError, match="full-mode summary"):
         results.read_full_summary(tmp_path / "other.csv")
+
+
+# --- other datasets (--dataset) ---------------------------------------------------------------
+
+def test_the_grid_runs_on_another_dataset_and_its_rows_say_which(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    lines: list[str] = []
+    summary = results.run(["kmeans", "gmm", "prednet"], [0], dataset="digits", out=tmp_path, progress=False,
+                          log=lines.append)
+    rows = results.read_rows(tmp_path / results.CSV_NAME)
+    assert [(r["method"], r["dataset"], r["split"], r["status"]) for r in rows] == \
+           [("kmeans", "digits", "all", "ok"), ("gmm", "digits", "all", "ok")], "the video predictor is left out"
+    assert not summary["failed"] and "scikit-learn's digits" in lines[0]
+    assert 0.6 < float(rows[0]["acc"]) < 0.95                       # k-means on the 8x8 digits' pixels
+    md = (tmp_path / results.MD_NAME).read_text()
+    assert "scikit-learn's digits `all`" in md and "k-means (pixels)" in md
+    # MNIST rows of the same methods do not count as done on digits, and the other way round
+    assert results.summarize(rows, "fast", "all") == []
+    assert [e["method"] for e in results.summarize(rows, "fast", "all", "digits")] == ["kmeans", "gmm"]
+
+
+def test_a_wrong_dataset_name_is_named(tmp_path):
+    with pytest.raises(results.ResultsError, match="--dataset 'fashion_mnist'.*did you mean 'fashion-mnist'"):
+        results.run(["kmeans"], [0], dataset="fashion_mnist", out=tmp_path, progress=False, log=lambda s: None)
+    with pytest.raises(results.ResultsError, match="Moving MNIST only"):
+        results.run(["prednet"], [0], dataset="usps", out=tmp_path, progress=False, log=lambda s: None)
+
+
+def test_a_results_file_from_before_datasets_reads_as_mnist(tmp_path):
+    old = [c for c in results.COLUMNS if c != "dataset"]
+    with open(tmp_path / results.CSV_NAME, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=old)
+        w.writeheader()
+        w.writerow({c: "" for c in old} | {"method": "kmeans", "seed": "0", "mode": "fast", "split": "test",
+                                            "n": "2000", "status": "ok", "acc": "0.5"})
+    rows = results.read_rows(tmp_path / results.CSV_NAME)
+    assert rows[0]["dataset"] == "mnist" and results.summarize(rows, "fast", "test")[0]["acc"] == 0.5

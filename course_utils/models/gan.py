@@ -534,16 +534,16 @@ class CategoricalAAE(nn.Module):
     """
 
     def __init__(self, n_clusters: int = 16, style_dim: int = 5, hidden: Sequence[int] = (1000, 1000),
-                 disc_hidden: Sequence[int] = (1000, 1000)) -> None:
+                 disc_hidden: Sequence[int] = (1000, 1000), data_dim: int = IMAGE_SIDE * IMAGE_SIDE) -> None:
         super().__init__()
         from course_utils.models.autoencoder import mlp
 
-        self.n_clusters, self.style_dim = int(n_clusters), int(style_dim)
+        self.n_clusters, self.style_dim, self.data_dim = int(n_clusters), int(style_dim), int(data_dim)
         h = [int(v) for v in hidden]
-        self.encoder = mlp([IMAGE_SIDE * IMAGE_SIDE, *h], last_activation=True)
+        self.encoder = mlp([self.data_dim, *h], last_activation=True)
         self.cluster_head = nn.Linear(h[-1], self.n_clusters)
         self.style_head = nn.Linear(h[-1], self.style_dim)
-        self.decoder = mlp([self.n_clusters + self.style_dim, *h[::-1], IMAGE_SIDE * IMAGE_SIDE])
+        self.decoder = mlp([self.n_clusters + self.style_dim, *h[::-1], self.data_dim])
         self.cat_discriminator = _code_discriminator(self.n_clusters, disc_hidden)
         self.style_discriminator = _code_discriminator(self.style_dim, disc_hidden)
 
@@ -577,7 +577,7 @@ def train_aae(model: CategoricalAAE, X: torch.Tensor, epochs: int, *, batch_size
               callbacks: Sequence[Callable] = (), device: torch.device | str | None = None) -> dict[str, list]:
     """Train the unsupervised AAE in place: per step a reconstruction update (Bernoulli loss),
     one update of each discriminator, and one adversarial update of the encoder (both codes)."""
-    _check_X(X)
+    _check_X(X, width=getattr(model, "data_dim", IMAGE_SIDE * IMAGE_SIDE))
     losses = {**REFERENCE_LOSSES, **(losses or {})}
     r = {**AAE_RECIPE, **(recipe or {})}
     device = torch.device(device) if device is not None else model.cluster_head.weight.device
@@ -834,9 +834,12 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
     else:
         cfg.update(hidden=[int(h) for h in aae_hidden], style_dim=int(style_dim),
                    recipe=_as_json(AAE_RECIPE))
+        aae_dim = int(X.shape[1]) if getattr(X, "ndim", 0) == 2 else IMAGE_SIDE * IMAGE_SIDE
+        if aae_dim != IMAGE_SIDE * IMAGE_SIDE:     # other data than 28x28 images (keys of MNIST runs unchanged)
+            cfg["data_dim"] = aae_dim
 
         def build() -> nn.Module:
-            return CategoricalAAE(n_clusters, style_dim, hidden=aae_hidden, disc_hidden=aae_hidden)
+            return CategoricalAAE(n_clusters, style_dim, hidden=aae_hidden, disc_hidden=aae_hidden, data_dim=aae_dim)
 
         def fit(model: nn.Module, callbacks: list) -> dict:
             return train_aae(model, X, epochs, callbacks=callbacks, **common)
