@@ -42,6 +42,9 @@ __all__ = [
     "DBN",
     "train_rbm",
     "pretrain_dbn",
+    "gaussian_top_cd1",
+    "pretrain_dbn_gaussian_top",
+    "UnrolledAutoencoder",
     "pseudo_likelihood",
     "exact_log_partition",
     "exact_gradient",
@@ -307,3 +310,75 @@ def pretrain_dbn(
             h = rbm.hidden_probs(h.to(rbm.W.dtype))
             h_val = rbm.hidden_probs(h_val.to(rbm.W.dtype)) if h_val is not None else None
     return histories
+
+
+# --------------------------------------------------------------------------------------------
+# Unrolled and fine-tuned (Hinton & Salakhutdinov, Science 2006)
+# --------------------------------------------------------------------------------------------
+
+def gaussian_top_cd1(v0: torch.Tensor, W: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """CD-1 for an RBM with *linear* (Gaussian, unit variance) hidden units and logistic visible
+    units, the top layer of Hinton & Salakhutdinov's autoencoders: ``h = v W + c + noise``.
+
+    The same statistics as ``cd_k_gradients`` (``train_rbm``'s ``gradients``), with the hidden
+    means ``v W + c`` in place of ``sigmoid(v W + c)`` and a Gaussian sample in place of a binary one.
+    """
+    B = v0.shape[0]
+    mean0 = v0 @ W + c
+    h = mean0 + torch.randn(mean0.shape, generator=generator, dtype=mean0.dtype, device=mean0.device)
+    v = torch.sigmoid(h @ W.T + b)
+    mean1 = v @ W + c
+    return (v0.T @ mean0 - v.T @ mean1) / B, (v0 - v).mean(dim=0), (mean0 - mean1).mean(dim=0)
+
+
+def pretrain_dbn_gaussian_top(dbn: DBN, X: torch.Tensor, epochs: int = 30, top_epochs: int = 30,
+                              lr: float = 0.1, top_lr: float = 1e-3, batch_size: int = 100, seed: int = 0
+                              ) -> dict[str, dict[str, list]]:
+    """Greedy pretraining with a linear top layer: the logistic RBMs as ``pretrain_dbn`` (``epochs``
+    each, rate ``lr``), then the top RBM with ``gaussian_top_cd1`` on the hidden probabilities below
+    it (``top_epochs``, the small rate ``top_lr`` that linear units need). Returns the histories."""
+    n = len(dbn.rbms)
+    histories = pretrain_dbn(dbn, X, epochs=[epochs] * (n - 1) + [0], seed=seed, lr=lr, batch_size=batch_size)
+    h = dbn.transform(X, upto=n - 1)
+    histories[f"layer{n}"] = train_rbm(dbn.rbms[-1], h, epochs=top_epochs, seed=seed + n + 1, lr=top_lr,
+                                       batch_size=batch_size, gradients=gaussian_top_cd1,
+                                       desc=f"RBM {n}/{n} (linear units)")
+    return histories
+
+
+class UnrolledAutoencoder(nn.Module):
+    """A DBN unrolled into a deep autoencoder (the lecture's step 3, "fine-tune the DBN").
+
+    Encoder: each RBM's ``W, c`` as a ``Linear`` layer with a sigmoid, the top one without it
+    (``linear_top``: the code is the linear top layer's mean). Decoder: the same RBMs in reverse,
+    ``W^T`` and the visible biases ``b``, with sigmoids between; its last layer gives pixel
+    *logits* (``output = "logits"``). Copies of the weights: fine-tuning leaves ``dbn`` as it is.
+    """
+
+    output = "logits"
+
+    def __init__(self, dbn: DBN, linear_top: bool = True) -> None:
+        super().__init__()
+        layers = list(dbn.encoder())
+        self.encoder = nn.Sequential(*(layers[:-1] if linear_top else layers))
+        decoder: list[nn.Module] = []
+        for i, rbm in enumerate(reversed(dbn.rbms)):
+            lin = nn.Linear(rbm.n_hidden, rbm.n_visible)
+            with torch.no_grad():
+                lin.weight.copy_(rbm.W)
+                lin.bias.copy_(rbm.b)
+            decoder.append(lin)
+            if i < len(dbn.rbms) - 1:
+                decoder.append(nn.Sigmoid())
+        self.decoder = nn.Sequential(*decoder)
+        self.latent_dim = dbn.sizes[-1]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
