@@ -226,6 +226,14 @@ WEEKS: dict[str, dict[str, Any]] = {
         "SPLIT": "test",
         "N_BEST": 3,
     },
+    "09": {
+        "SEEDS": Pick((0,), (0, 1, 2)),
+        "ESTIMATOR_MODE": Pick("fast", "full"),
+        "N_BLOBS": 600,
+        "BLOB_DIM": 10,
+        "BLOB_CLUSTERS": 4,
+        "METHODS": ("kmeans", "dec", "vade"),
+    },
 }
 
 #: ``course results``: the grid's own settings (it runs every method on MNIST's test split).

@@ -121,4 +121,4 @@ def test_the_bundled_course_command_has_the_student_commands_only(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(tmp_path / "student"))
-    assert "{lab,info,results}" in done.stdout   # `course results` is for students too
+    assert "{lab,info,cluster,results}" in done.stdout   # `course results` and `course cluster` are for students too

@@ -23,7 +23,7 @@ from course_utils.instructor.release import (
 
 SOLUTIONS = sorted((REPO_ROOT / "solutions").glob("*.ipynb"))
 #: The summary week reads `course results`' table and has nothing to fill in.
-NO_EXERCISES = {"08_summary.ipynb"}
+NO_EXERCISES = {"08_summary.ipynb", "09_your_data.ipynb"}
 NBGRADER_KEYS = {"grade", "grade_id", "locked", "schema_version", "solution"}
 
 EXERCISE = '''def square(x):
