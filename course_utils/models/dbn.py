@@ -339,8 +339,12 @@ def pretrain_dbn_gaussian_top(dbn: DBN, X: torch.Tensor, epochs: int = 30, top_e
     each, rate ``lr``), then the top RBM with ``gaussian_top_cd1`` on the hidden probabilities below
     it (``top_epochs``, the small rate ``top_lr`` that linear units need). Returns the histories."""
     n = len(dbn.rbms)
-    histories = pretrain_dbn(dbn, X, epochs=[epochs] * (n - 1) + [0], seed=seed, lr=lr, batch_size=batch_size)
-    h = dbn.transform(X, upto=n - 1)
+    histories, h = {}, X
+    for layer, rbm in enumerate(dbn.rbms[:-1], start=1):   # as pretrain_dbn does (the same seeds)
+        histories[f"layer{layer}"] = train_rbm(rbm, h, epochs=epochs, seed=seed + layer, lr=lr, batch_size=batch_size,
+                                               desc=f"RBM {layer}/{n}")
+        with torch.no_grad():
+            h = rbm.hidden_probs(h.to(rbm.W.dtype))
     histories[f"layer{n}"] = train_rbm(dbn.rbms[-1], h, epochs=top_epochs, seed=seed + n + 1, lr=top_lr,
                                        batch_size=batch_size, gradients=gaussian_top_cd1,
                                        desc=f"RBM {n}/{n} (linear units)")
