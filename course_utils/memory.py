@@ -22,9 +22,12 @@ __all__ = ["PeakMemory", "release_freed_memory"]
 _OPEN: list["PeakMemory"] = []
 
 
-def release_freed_memory() -> None:
-    """Give memory freed by earlier work back to the system, so the next block's peak is its own."""
-    gc.collect()
+def release_freed_memory(collect: bool = True) -> None:
+    """Give memory freed by earlier work back to the system, so the next block's peak is its own
+    (``collect``: run Python's garbage collector first, which frees tensors held in cycles; it
+    takes a tenth of a second or more in a large process)."""
+    if collect:
+        gc.collect()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -49,8 +52,9 @@ class PeakMemory:
     """Peak memory of a block in MiB (``.mb``; NaN when not measured) and how it was measured
     (``.how``)."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", collect: bool = True) -> None:
         self.device = str(device)
+        self.collect = bool(collect)
         self.mb = float("nan")
         self.how = ""
         self._seen = 0.0       # the highest resident memory read before an inner block reset the mark
@@ -69,7 +73,7 @@ class PeakMemory:
             _OPEN.append(self)
             return self
         self._reset = False
-        release_freed_memory()
+        release_freed_memory(self.collect)
         mark = _status("VmHWM")
         for outer in _OPEN:      # before the reset: what the outer blocks have reached so far
             if mark is not None:
