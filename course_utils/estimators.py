@@ -12,6 +12,10 @@ and with the same seeds: on the MNIST images ``course results`` uses, an estimat
 of its grid's run for that seed. Pretraining goes through the checkpoint cache
 (``COURSE_CACHE_DIR``), keyed by a fingerprint of the data, as in the notebooks.
 
+As in the notebooks, ``config.seed_everything`` seeds every generator at the start of ``fit``, and in
+fast mode it also pins torch to one thread (for repeatable sums); set ``torch.set_num_threads``
+again afterwards if the rest of your program wants more.
+
 Parameters follow scikit-learn's conventions: stored as given in ``__init__``, checked in ``fit``;
 what ``fit`` learns ends in ``_`` (``labels_``, ``n_clusters_``, ``embedding_``, ``model_``).
 ``None`` for a size or an epoch count means the mode's value.
