@@ -268,6 +268,25 @@ class _FromAutoencoder(_CourseClusterer):
         config.seed_everything(seed, mode=self.mode)    # as `course results` does before each method
         return ae, a
 
+    # the fitted network is ``model_``: its own clusters, and its encoder's codes as the embedding
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self._tensor(X))
+
+    def _embed(self, X: np.ndarray) -> np.ndarray:
+        from course_utils import train
+
+        return train.encode_dataset(self.model_, self._tensor(X)).double().numpy()
+
+
+class _SoftAssignments:
+    """``predict_proba`` for a model whose own ``predict_proba`` gives the soft assignments."""
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The model's soft assignment of each row to the clusters: ``(n, n_clusters)`` (DEC: the
+        Student's t kernel ``q``; VaDE: the responsibilities ``p(c | z)`` at ``z = mu(x)``)."""
+        check_is_fitted(self, "labels_")
+        return self.model_.predict_proba(self._tensor(self._prepare(X, reset=False))).double().numpy()
+
 
 def _common_init(self: Any, n_clusters: int, mode: str, hidden: Any, latent_dim: Any, pretrain_epochs: Any,
                  input_range: str, random_state: Any, device: Any, verbose: bool) -> None:
@@ -300,16 +319,11 @@ class AEKMeans(_FromAutoencoder):
         Z = train.encode_dataset(self.model_, self._tensor(X)).double().numpy()
         self.kmeans_ = SkKMeans(self.n_clusters, n_init=20, random_state=seed).fit(Z)
 
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        from course_utils import train
-
-        return train.encode_dataset(self.model_, self._tensor(X)).double().numpy()
-
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return self.kmeans_.predict(self._embed(X))
 
 
-class _DECFamily(_FromAutoencoder):
+class _DECFamily(_SoftAssignments, _FromAutoencoder):
     _recipe_name = "dec"
 
     def __init__(self, n_clusters: int = 10, *, mode: str = "fast", hidden: tuple[int, ...] | None = None,
@@ -348,18 +362,6 @@ class _DECFamily(_FromAutoencoder):
         self.n_iter_ = len(self.history_.get("delta_label", []))   # target-distribution updates made
         self.model_ = model
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(self._tensor(X))
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """DEC's soft assignment ``q`` (Student's t kernel to the centres): ``(n, n_clusters)``."""
-        check_is_fitted(self, "labels_")
-        return self.model_.predict_proba(self._tensor(self._prepare(X, reset=False))).double().numpy()
-
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        from course_utils import train
-
-        return train.encode_dataset(self.model_, self._tensor(X)).double().numpy()
 
 
 class DEC(_DECFamily):
@@ -381,7 +383,7 @@ class DECDA(_DECFamily):
     _recipe_name = "dec-da"
 
 
-class VaDE(_FromAutoencoder):
+class VaDE(_SoftAssignments, _FromAutoencoder):
     """VaDE (Jiang et al., 2017) from the pretrained autoencoder and a GMM on its codes (week 03)."""
 
     def __init__(self, n_clusters: int = 10, *, mode: str = "fast", hidden: tuple[int, ...] | None = None,
@@ -414,18 +416,6 @@ class VaDE(_FromAutoencoder):
                                   seed=seed, progress=bool(self.verbose))
         self.model_ = model
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(self._tensor(X))
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """The responsibilities ``gamma = p(c | z)`` at ``z = mu(x)``: ``(n, n_clusters)``."""
-        check_is_fitted(self, "labels_")
-        return self.model_.predict_proba(self._tensor(self._prepare(X, reset=False))).double().numpy()
-
-    def _embed(self, X: np.ndarray) -> np.ndarray:
-        from course_utils import train
-
-        return train.encode_dataset(self.model_, self._tensor(X)).double().numpy()
 
 
 class DAC(_FromAutoencoder):
@@ -452,9 +442,6 @@ class DAC(_FromAutoencoder):
                                ae=ae, gmm_kmeans_restarts=s["gmm_kmeans_restarts"], seed=seed)
         self.model_ = cached(spec["name"], spec["cfg"], spec["build"], lambda m: spec["fit"](m, []), seed=seed,
                              verbose=bool(self.verbose))
-
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(self._tensor(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The mixture's responsibilities of each code: ``(n, n_clusters)``."""

@@ -200,10 +200,12 @@ WEEKS: dict[str, dict[str, Any]] = {
         "GAMMA_SWEEP": (1e-3, 1e-1, 1.0, 10.0, 1e3),
         "UNROLL_SIZES": Pick((784, 256, 128, 10), DBN_UNROLLED["sizes"]),
         "UNROLL_RBM_EPOCHS": Pick(5, DBN_UNROLLED["rbm_epochs"]),
+        "UNROLL_RBM_LR": DBN_UNROLLED["rbm_lr"],
         "UNROLL_TOP_LR": DBN_UNROLLED["top_lr"],
         "UNROLL_EPOCHS": Pick(30, DBN_UNROLLED["epochs"]),
         "UNROLL_LR": DBN_UNROLLED["lr"],
         "UNROLL_BATCH": DBN_UNROLLED["batch_size"],
+        "UNROLL_AUGMENT": DBN_UNROLLED["augment"],
     },
     # full: the standard 64x64 frames, the reference's small PredNet widths, batch 8, 10-frame clips,
     # Adam 1e-3 then 1e-4, then extrapolation fine-tuning on 20-frame clips (10 in, 10 predicted).
