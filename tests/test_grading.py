@@ -856,7 +856,9 @@ print("PLANTED", len(_planted), "REFUSED", len(set(_refused)))
 
 def double(x):
     return 2 * x'''),
-    # answer with a compressed reply that inflates to 2 GiB
+    # answer with a compressed reply that inflates 256 MiB out of 1.1 MiB (about 230-fold; the grader
+    # refuses more than 100-fold). Level 1 writes it in about 0.3 s: a 2 GiB bomb took 6 s idle and ran
+    # past the 12 s cell limit on a busy CI machine, so the test saw a timeout, not the refusal
     "inflating_reply": ("double", '''\
 import io, zipfile
 import numpy as np
@@ -864,12 +866,12 @@ import course_utils.instructor.grading.student_side as _side
 
 def _bomb(request_path, reply_path):
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2**31,)})
-    with zipfile.ZipFile(reply_path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2**28,)})
+    with zipfile.ZipFile(reply_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         with zf.open("a0.npy", "w", force_zip64=True) as f:
             f.write(header.getvalue())
             chunk = bytes(2**24)
-            for _ in range(2**31 // 2**24):
+            for _ in range(2**28 // 2**24):
                 f.write(chunk)
 
 _side.serve = _bomb
@@ -1015,6 +1017,7 @@ def test_a_reply_that_inflates_is_refused_and_costs_only_its_test(boundary):
     tests = _tests(r)
     assert not r["grader_error"] and tests["test_double"]["status"] == "failed"
     assert "could not be read as plain data" in tests["test_double"]["reason"], tests["test_double"]
+    assert "inflates 256 MiB" in tests["test_double"]["reason"], tests["test_double"]
 
 
 def test_the_kernel_is_not_root_on_the_host(boundary):
