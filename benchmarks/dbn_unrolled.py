@@ -7,8 +7,9 @@ Usage (from the repository root)::
 
 The recipe is ``settings.DBN_UNROLLED`` (the one place it is written): greedy pretraining with a
 linear top layer (``dbn.pretrain_dbn_gaussian_top``), then ``dbn.UnrolledAutoencoder`` trained with
-``train.fit`` on the Bernoulli loss of augmented images. The fine-tuned network is cached
-(``COURSE_CACHE_DIR``), so a rerun only scores. For every seed it prints, every ``--every``
+``train.fit`` on the Bernoulli loss of augmented images, all in ``train.pretrained_unrolled_dbn``
+(the function ``course results`` calls for ``dbn-unrolled`` and ``nmmc-unrolled``). The fine-tuned
+network is cached (``COURSE_CACHE_DIR``), so a rerun only scores. For every seed it prints, every ``--every``
 epochs, the loss and k-means' ACC on the codes (the labels only score; nothing is chosen by
 them), then k-means (told k = 10) and NMMC on the standardised codes: NMMC at its default penalty
 and over ``--lams``, with the number of clusters it infers.
@@ -23,12 +24,9 @@ import torch
 from sklearn.cluster import KMeans
 
 from course_utils import config, data, settings
-from course_utils.checkpoints import cached, fingerprint
-from course_utils.data import random_affine
 from course_utils.metrics import evaluate
-from course_utils.models import dbn as D
 from course_utils.models import nmmc
-from course_utils.train import ae_bce_objective, encode_dataset, fit
+from course_utils.train import encode_dataset, pretrained_unrolled_dbn
 
 R = settings.DBN_UNROLLED
 
@@ -39,34 +37,18 @@ def codes_of(model: torch.nn.Module, X: torch.Tensor) -> np.ndarray:
 
 def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace) -> dict:
     start = time.perf_counter()
-    cfg = {"model": "dbn-unrolled", "data": fingerprint(X), **{k: (list(v) if isinstance(v, tuple) else v)
-                                                             for k, v in R.items()}, "epochs": args.epochs}
 
-    def build() -> D.UnrolledAutoencoder:
-        config.seed_everything(seed, mode="full")
-        net = D.DBN(R["sizes"])
-        D.pretrain_dbn_gaussian_top(net, X, epochs=R["rbm_epochs"], top_epochs=R["top_epochs"], lr=R["rbm_lr"],
-                                    top_lr=R["top_lr"], batch_size=100, seed=seed)
-        return D.UnrolledAutoencoder(net)
+    def report(epoch: int, m: torch.nn.Module, logs: dict) -> None:
+        if epoch % args.every == 0 or epoch == args.epochs:
+            km = KMeans(10, n_init=10, random_state=seed).fit(codes_of(m, X))
+            s = evaluate(y, km.labels_)
+            print(f"seed {seed} epoch {epoch:4d}  loss {logs['loss']:.2f}  k-means ACC {s['acc']:.4f} NMI "
+                  f"{s['nmi']:.4f}  {time.perf_counter() - start:.0f} s", flush=True)
 
-    def train(model: D.UnrolledAutoencoder) -> dict:
-        rng = torch.Generator().manual_seed(seed + 1)
-
-        def objective(m: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-            return ae_bce_objective(m, random_affine(x, generator=rng, **R["augment"]))
-
-        def report(epoch: int, m: torch.nn.Module, logs: dict) -> None:
-            if epoch % args.every == 0 or epoch == args.epochs:
-                km = KMeans(10, n_init=10, random_state=seed).fit(codes_of(m, X))
-                s = evaluate(y, km.labels_)
-                print(f"seed {seed} epoch {epoch:4d}  loss {logs['loss']:.2f}  k-means ACC {s['acc']:.4f} NMI "
-                      f"{s['nmi']:.4f}  {time.perf_counter() - start:.0f} s", flush=True)
-
-        return fit(model, X, objective, args.epochs, lr=R["lr"], batch_size=R["batch_size"], seed=seed,
-                   callbacks=[report], progress=False)
-
-    # build() seeds itself (the DBN's initial weights); cached() seeds torch with the seed first too
-    model = cached("dbn-unrolled", cfg, build, train, seed=seed)
+    # the function course results calls; the fine-tuned network is cached
+    model = pretrained_unrolled_dbn(X, R["sizes"], R["rbm_epochs"], R["rbm_lr"], R["top_epochs"], R["top_lr"],
+                                    args.epochs, R["lr"], R["batch_size"], R["augment"], seed=seed,
+                                    callbacks=[report], progress=False)
     Z = codes_of(model, X)
     km = KMeans(10, n_init=10, random_state=seed).fit(Z)
     result = {"seed": seed, "kmeans": evaluate(y, km.labels_), "seconds": time.perf_counter() - start, "nmmc": {}}

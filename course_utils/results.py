@@ -83,7 +83,7 @@ class Method:
     label: str
     week: str
     kind: str                     # "cluster" or "predict"
-    needs: str                    # the shared stage it starts from: "data", "ae", "vae", "dbn", "video"
+    needs: str                    # the shared stage it starts from: "data", "ae", "vae", "dbn", "dbn_unrolled", "video"
     k: int | None = 10            # clusters asked for (None: inferred)
     paper: str = ""               # the paper's number, as the paper gives it
     source: str = ""              # where that number comes from
@@ -123,6 +123,8 @@ METHODS: dict[str, Method] = {m.id: m for m in [
     _m("dbn", "dp-means", "DP-means (DBN codes)", "06", "cluster", "dbn", k=None),
     _m("dbn", "nmmc", "NMMC (DBN codes)", "06", "cluster", "dbn", k=None),
     _m("dbn", "nmmc-ft", "NMMC after fine-tuning", "06", "cluster", "dbn", k=None),
+    _m("dbn:unrolled", "dbn-unrolled", "k-means on the unrolled DBN's codes", "06", "cluster", "dbn_unrolled"),
+    _m("dbn:unrolled", "nmmc-unrolled", "NMMC (unrolled DBN codes)", "06", "cluster", "dbn_unrolled", k=None),
     _m("video:copy last", "copy-last", "copy the last frame", "07", "predict", "video"),
     _m("video:black", "black", "all black", "07", "predict", "video"),
     _m("video:mean of inputs", "mean-inputs", "mean of the inputs", "07", "predict", "video"),
@@ -249,6 +251,23 @@ class Context:
             self.stages["dbn"] = (net, Z, mean, scale)
             self.stage_seconds["dbn"] = time.perf_counter() - t0
         return self.stages["dbn"]
+
+    def dbn_unrolled(self):
+        """Week 06's DBN unrolled into an autoencoder and fine-tuned (``train.pretrained_unrolled_dbn``,
+        cached), and its standardised codes."""
+        if "dbn_unrolled" not in self.stages:
+            from course_utils import train
+            from course_utils.models import nmmc
+
+            X, _ = self.data()
+            u = self.s["dbn_unrolled"]
+            config.seed_everything(self.seed, mode=self.mode)
+            with _CacheWatch() as watch:
+                model = train.pretrained_unrolled_dbn(X, seed=self.seed, progress=False, verbose=False, **u)
+            Z, _, _ = nmmc.standardize_codes(train.encode_dataset(model, X).double().numpy())
+            self.stages["dbn_unrolled"], self.stages["dbn_unrolled_loaded"] = (model, Z), watch.loaded
+            self.stage_seconds["dbn_unrolled"] = watch.seconds
+        return self.stages["dbn_unrolled"]
 
     def prepare(self, needs: str) -> float:
         """Build the stage ``needs`` (if not built yet); its training time in seconds."""
@@ -503,8 +522,21 @@ def _run_dbn(method: Method, ctx: Context) -> dict[str, Any]:
     from course_utils.models import nmmc
 
     X, y = ctx.data()
-    net, Z, mean, scale = ctx.dbn()
     d = nmmc.NMMC_DEFAULTS
+    if method.variant == "unrolled":   # k-means or NMMC on the codes of the fine-tuned, unrolled DBN
+        model, Z = ctx.dbn_unrolled()
+        if method.id == "dbn-unrolled":
+            km = KMeans(10, n_init=10, random_state=ctx.seed).fit(Z)
+            labels, k, extra = km.labels_, 10, km.cluster_centers_.size
+        else:
+            fitted = nmmc.fit_nmmc(Z, lam=d["lam"], prior=d["prior"], margin=d["margin"], C=d["C"],
+                                   passes=d["passes"], seed=ctx.seed, progress=False)
+            labels, k, extra = fitted.labels, fitted.n_clusters, fitted.W.size
+        out = {"scores": _score(y, labels), "k": int(k), "params": _n_params(model) + int(extra),
+               "embedding": _projection(Z, y, labels, ctx.seed)}
+        out["scores"]["recon_mse"] = _recon_mse(model.encode, model.decode, model.output, X)
+        return out
+    net, Z, mean, scale = ctx.dbn()
     extra = 0
     codes = Z
     if method.id == "dbn-kmeans":

@@ -419,6 +419,61 @@ def pretrained_autoencoder(
     return cached(name, cfg, build, train, seed=seed, on_load=on_load, device=device, verbose=verbose)
 
 
+def pretrained_unrolled_dbn(
+    X: torch.Tensor,
+    sizes: Sequence[int],
+    rbm_epochs: int,
+    rbm_lr: float,
+    top_epochs: int,
+    top_lr: float,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    augment: Mapping[str, float],
+    seed: int = 0,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = True,
+    device: torch.device | str | None = None,
+    verbose: bool = True,
+) -> nn.Module:
+    """Week 06's DBN unrolled into a deep autoencoder and fine-tuned, from the cache when it is there.
+
+    The recipe of ``settings.DBN_UNROLLED`` (Hinton & Salakhutdinov, Science 2006): greedy CD-1
+    pretraining of the RBMs ``sizes`` with a linear top layer (``dbn.pretrain_dbn_gaussian_top``,
+    ``rbm_epochs`` per logistic RBM at ``rbm_lr``, ``top_epochs`` for the top one at ``top_lr``,
+    mini-batches of 100), then ``dbn.UnrolledAutoencoder`` trained with ``fit`` (Adam ``lr``,
+    ``epochs``, ``batch_size``) on the Bernoulli loss of randomly rotated and shifted copies of
+    ``X`` (``augment``: ``data.random_affine``'s ``max_rotation`` and ``max_shift``; square images).
+    Week 06's notebook runs the same steps one by one; ``course results`` and
+    ``benchmarks/dbn_unrolled.py`` call this. ``callbacks`` run only when it trains.
+    """
+    from course_utils.data import random_affine
+    from course_utils.models import dbn as dbn_lib
+
+    sizes = [int(X.shape[1]), *[int(v) for v in sizes[1:]]]   # the input layer is the data's width
+    cfg = {"model": "dbn-unrolled", "data": fingerprint(X), "sizes": sizes, "rbm_epochs": int(rbm_epochs),
+           "rbm_lr": float(rbm_lr), "top_epochs": int(top_epochs), "top_lr": float(top_lr), "epochs": int(epochs),
+           "lr": float(lr), "batch_size": int(batch_size), "augment": dict(augment)}
+
+    def build() -> nn.Module:
+        course_config.seed_everything(seed, mode="full")
+        stack = dbn_lib.DBN(sizes)
+        dbn_lib.pretrain_dbn_gaussian_top(stack, X, epochs=rbm_epochs, top_epochs=top_epochs, lr=rbm_lr,
+                                          top_lr=top_lr, batch_size=100, seed=seed)
+        return dbn_lib.UnrolledAutoencoder(stack)
+
+    def train(model: nn.Module) -> dict:
+        augment_rng = torch.Generator().manual_seed(int(seed) + 1)
+
+        def objective(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return ae_bce_objective(m, random_affine(x, generator=augment_rng, **augment))
+
+        return fit(model, X, objective, epochs, lr=lr, batch_size=batch_size, seed=seed, callbacks=callbacks,
+                   device=device, progress=progress, desc="fine-tuning the unrolled DBN")
+
+    return cached("dbn-unrolled", cfg, build, train, seed=seed, device=device, verbose=verbose)
+
+
 def pretrained_vae(
     X: torch.Tensor,
     latent_dim: int = 10,
