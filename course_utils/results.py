@@ -123,7 +123,7 @@ METHODS: dict[str, Method] = {m.id: m for m in [
     _m("dbn", "dp-means", "DP-means (DBN codes)", "06", "cluster", "dbn", k=None),
     _m("dbn", "nmmc", "NMMC (DBN codes)", "06", "cluster", "dbn", k=None),
     _m("dbn", "nmmc-ft", "NMMC after fine-tuning", "06", "cluster", "dbn", k=None),
-    _m("dbn:unrolled", "dbn-unrolled", "k-means on the unrolled DBN's codes", "06", "cluster", "dbn_unrolled"),
+    _m("dbn:unrolled", "dbn-unrolled", "unrolled DBN + k-means", "06", "cluster", "dbn_unrolled"),
     _m("dbn:unrolled", "nmmc-unrolled", "NMMC (unrolled DBN codes)", "06", "cluster", "dbn_unrolled", k=None),
     _m("video:copy last", "copy-last", "copy the last frame", "07", "predict", "video"),
     _m("video:black", "black", "all black", "07", "predict", "video"),

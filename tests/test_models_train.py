@@ -385,3 +385,26 @@ def test_pretraining_recipe_sets_what_the_decoder_outputs(tmp_path, monkeypatch)
     # and after a round trip through the cache
     again = train.pretrained_autoencoder(X, 2, (8,), epochs=1, recipe="bce-aug", progress=False, verbose=False)
     assert again.output == "logits"
+
+
+def test_the_unrolled_dbn_is_pretrained_fine_tuned_and_cached(cache_dir):
+    """``train.pretrained_unrolled_dbn`` (what ``course results`` and ``benchmarks/dbn_unrolled.py``
+    call): RBMs with a linear top, unrolled, fine-tuned on augmented images; cached by its recipe."""
+    from course_utils.models import dbn as dbn_lib
+
+    X = torch.rand(96, 16)                              # 4x4 "images": the augmentation needs squares
+    kw = dict(sizes=(999, 8, 3), rbm_epochs=1, rbm_lr=0.1, top_epochs=1, top_lr=1e-3, lr=1e-2, batch_size=32,
+              augment={"max_rotation": 10.0, "max_shift": 0.1}, seed=0, progress=False, verbose=False)
+    calls = []
+    cb = lambda epoch, model, logs: calls.append(epoch)  # noqa: E731
+    net = train.pretrained_unrolled_dbn(X, epochs=2, callbacks=[cb], **kw)
+    assert isinstance(net, dbn_lib.UnrolledAutoencoder) and calls == [1, 2]
+    assert net.encode(X).shape == (96, 3) and net.decode(net.encode(X)).shape == (96, 16)   # input = data width
+    again = train.pretrained_unrolled_dbn(X, epochs=2, callbacks=[cb], **kw)
+    assert calls == [1, 2] and _same_weights(net, again)           # loaded, not trained again
+    unrolled_only = train.pretrained_unrolled_dbn(X, epochs=0, **kw)  # the same RBMs, not fine-tuned
+    assert not _same_weights(net, unrolled_only)
+    meta = json.loads(next(p for p in cache_dir.glob("dbn-unrolled-*.json")
+                           if json.loads(p.read_text())["config"]["epochs"] == 2).read_text())
+    assert meta["config"]["sizes"] == [16, 8, 3] and meta["config"]["augment"]["max_shift"] == 0.1
+    assert len(meta["history"]["loss"]) == 2
