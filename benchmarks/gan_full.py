@@ -11,7 +11,8 @@ to the checkpoint cache (``COURSE_CACHE_DIR``), so the notebook's full mode load
     python benchmarks/gan_full.py --methods infogan catgan20 --seeds 3 4      # a subset
 
 Methods: ``gan`` (discriminator features + k-means), ``catgan10``, ``catgan20`` (scored
-many-to-one, as the paper), ``infogan``, ``dac``, ``aae16`` (16 clusters, many-to-one).
+many-to-one, as the paper), ``infogan``, ``dac``, ``aae16`` and ``aae30`` (16 and 30 clusters, many-to-one, the paper's two
+settings).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ FULL = {**settings.results_settings("full")["gan"], "hidden": _W["HIDDEN"], "lat
         "ae_recipe": _W["AE_RECIPE"], "gmm_kmeans_restarts": _W["GMM_KMEANS_RESTARTS"],
         "aae_clusters": _W["AAE_CLUSTERS"]}
 METHODS = {"gan": ("gan", 10), "catgan10": ("catgan", 10), "catgan20": ("catgan", 20), "infogan": ("infogan", 10),
-           "dac": ("dac", 10), "aae16": ("aae", FULL["aae_clusters"])}
+           "dac": ("dac", 10), "aae16": ("aae", FULL["aae_clusters"]), "aae30": ("aae", 30)}
 
 
 def spec_for(key: str, X: torch.Tensor, seed: int, ae=None) -> tuple[dict, int]:

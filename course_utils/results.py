@@ -118,6 +118,8 @@ METHODS: dict[str, Method] = {m.id: m for m in [
     _m("gan:dac", "dac", "DAC", "05", "cluster", "ae"),
     _m("gan:aae", "aae16", "AAE, 16 clusters", "05", "cluster", "data", k=16, paper="90.45 many-to-one",
        source="AAE paper (Makhzani et al., 2016), Table 6"),
+    _m("gan:aae", "aae30", "AAE, 30 clusters", "05", "cluster", "data", k=30, paper="95.9 many-to-one",
+       source="AAE paper (Makhzani et al., 2016), Table 6"),
     _m("dbn", "dbn-kmeans", "k-means on DBN codes", "06", "cluster", "dbn"),
     _m("dbn", "dp-gmm", "DP-GMM (DBN codes)", "06", "cluster", "dbn", k=None),
     _m("dbn", "dp-means", "DP-means (DBN codes)", "06", "cluster", "dbn", k=None),
