@@ -13,7 +13,8 @@ same size). It writes, next to ``--out``:
   cluster sizes, one row of samples per cluster (images only), and ACC / NMI / ARI when
   ``--labels`` gives the true classes (``.npy`` or a one-column ``.csv``).
 
-Inputs are read defensively: sizes are checked before reading, ``.npy`` files are loaded without
+Inputs are read defensively: sizes are checked before reading (4 GiB for ``.npy`` and for what an
+``.npz`` inflates to, 512 MiB for a ``.csv``, which is parsed as text), ``.npy`` files are loaded without
 pickle, links are not followed in an image folder, and a damaged file is named with what to do.
 """
 from __future__ import annotations
@@ -26,10 +27,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OwnDataError", "read_data", "read_labels", "cluster", "full_mode_estimate", "MAX_BYTES", "MAX_IMAGES"]
+__all__ = ["OwnDataError", "read_data", "read_labels", "cluster", "full_mode_estimate", "MAX_BYTES", "MAX_CSV_BYTES",
+           "MAX_IMAGES"]
 
 #: The largest input file read (bytes), and the most images read from a folder.
 MAX_BYTES = 4 * 2 ** 30
+#: A CSV is parsed into Python numbers first (about 4 times its size in memory): a smaller cap.
+MAX_CSV_BYTES = 512 * 2 ** 20
 MAX_IMAGES = 200_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -64,6 +68,7 @@ def read_data(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
         if suffix == ".npy":
             X = np.load(path, allow_pickle=False)
         elif suffix == ".npz":
+            _check_npz_sizes(path)
             with np.load(path, allow_pickle=False) as archive:
                 names = list(archive.files)
                 if not names:
@@ -71,6 +76,10 @@ def read_data(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
                 key = "X" if "X" in names else names[0]
                 X = archive[key]
         elif suffix == ".csv":
+            if path.stat().st_size > MAX_CSV_BYTES:
+                raise OwnDataError(f"{path} has {path.stat().st_size / 2 ** 20:.0f} MiB of CSV, more than the "
+                                   f"{MAX_CSV_BYTES / 2 ** 20:.0f} MiB this command parses as text; save it with "
+                                   f"np.save as a .npy file (read up to {MAX_BYTES / 2 ** 30:.0f} GiB), or give a sample of its rows.")
             X = _read_csv(path)
         else:
             raise OwnDataError(f"DATA {path}: the suffix {suffix or '(none)'!r} is not one this command reads; "
@@ -86,6 +95,22 @@ def read_data(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
     if X.ndim == 1:
         raise OwnDataError(f"{path} holds a 1-D array of {X.shape[0]} values; give one row per sample, (n, d).")
     return X.astype(np.float32, copy=False), None
+
+
+def _check_npz_sizes(path: Path) -> None:
+    """Refuse an ``.npz`` whose arrays would inflate past ``MAX_BYTES`` (a compressed archive can be
+    small on disk and huge in memory), before anything is decompressed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise OwnDataError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {str(exc)[:200]}); "
+                           "write it again with np.savez.") from exc
+    if total > MAX_BYTES:
+        raise OwnDataError(f"{path} inflates to {total / 2 ** 30:.1f} GiB, more than the {MAX_BYTES / 2 ** 30:.0f} "
+                           "GiB this command reads; save a sample of it.")
 
 
 def _read_csv(path: Path) -> np.ndarray:

@@ -134,3 +134,19 @@ def test_full_mode_estimate_reads_the_measured_grid():
     text = own_data.full_mode_estimate("dec", 10000, 784)
     assert "10,000 MNIST images" in text and "about 11 min" in text
     assert "under a minute" in own_data.full_mode_estimate("dec", 100, 10)
+
+
+def test_sizes_are_checked_before_reading(tmp_path, monkeypatch):
+    """A CSV over its cap, and an .npz whose arrays inflate past MAX_BYTES, are refused unread."""
+    (tmp_path / "big.csv").write_text("1,2\n" * 100)
+    monkeypatch.setattr(own_data, "MAX_CSV_BYTES", 100)
+    with pytest.raises(OwnDataError, match="np.save as a .npy"):
+        own_data.read_data(tmp_path / "big.csv")
+    np.savez_compressed(tmp_path / "bomb.npz", X=np.zeros((1000, 1000), dtype=np.float32))   # 4 MB, a few KiB on disk
+    monkeypatch.setattr(own_data, "MAX_BYTES", 2 ** 20)
+    monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load was called on an archive over the cap"))
+    with pytest.raises(OwnDataError, match="inflates to"):
+        own_data.read_data(tmp_path / "bomb.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(OwnDataError, match="not a readable .npz"):
+        own_data.read_data(tmp_path / "broken.npz")
