@@ -456,7 +456,7 @@ def pretrained_unrolled_dbn(
            "lr": float(lr), "batch_size": int(batch_size), "augment": dict(augment)}
 
     def build() -> nn.Module:
-        course_config.seed_everything(seed, mode="full")
+        course_config.seed_everything(seed, deterministic=False)   # seeds only: threads stay the caller's
         stack = dbn_lib.DBN(sizes)
         dbn_lib.pretrain_dbn_gaussian_top(stack, X, epochs=rbm_epochs, top_epochs=top_epochs, lr=rbm_lr,
                                           top_lr=top_lr, batch_size=100, seed=seed)
