@@ -64,6 +64,9 @@ def test_training_an_rbm_lowers_its_reconstruction_error_and_the_dbn_unrolls_int
         dbn_lib.pretrain_dbn(dbn, X, epochs=(1, 2, 3))
     with pytest.raises(ValueError, match="expects"):
         dbn_lib.train_rbm(dbn.rbms[1], X)
+    top = dbn.rbms[1].W.detach().clone()
+    hist = dbn_lib.pretrain_dbn(dbn, X, epochs=(1, 0), seed=1, batch_size=20)   # 0: the top is left as it is
+    assert set(hist) == {"layer1"} and torch.equal(dbn.rbms[1].W, top)
 
 
 def _blobs(k=4, n=60, d=5, seed=0, spread=0.15):

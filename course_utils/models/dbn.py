@@ -291,7 +291,9 @@ def pretrain_dbn(
     """Greedy layer-wise training: RBM ``l`` on the hidden probabilities of RBM ``l - 1``.
 
     ``epochs`` per layer (one number or one per layer); ``callback(layer, epoch, rbm, logs)`` after
-    every epoch. ``gradients`` (the CD estimate, see ``train_rbm``) is used for every layer. Returns
+    every epoch. ``gradients`` (the CD estimate, see ``train_rbm``) is used for every layer. A layer
+    given 0 epochs is left as it is (no training, no progress bar, no history): ``epochs=[30, 30, 0]``
+    trains the stack below the top, as ``pretrain_dbn_gaussian_top`` does. Returns
     ``{"layer1": history, ...}``.
     """
     n = len(dbn.rbms)
@@ -304,8 +306,9 @@ def pretrain_dbn(
         def cb(epoch: int, logs: dict[str, float], layer: int = layer, rbm: RBM = rbm) -> None:
             if callback is not None:
                 callback(layer, epoch, rbm, logs)
-        histories[f"layer{layer}"] = train_rbm(rbm, h, epochs=ep, seed=seed + layer, X_val=h_val, callback=cb,
-                                               gradients=gradients, desc=f"RBM {layer}/{n}", **rbm_kwargs)
+        if ep > 0:
+            histories[f"layer{layer}"] = train_rbm(rbm, h, epochs=ep, seed=seed + layer, X_val=h_val, callback=cb,
+                                                   gradients=gradients, desc=f"RBM {layer}/{n}", **rbm_kwargs)
         with torch.no_grad():
             h = rbm.hidden_probs(h.to(rbm.W.dtype))
             h_val = rbm.hidden_probs(h_val.to(rbm.W.dtype)) if h_val is not None else None
@@ -339,12 +342,9 @@ def pretrain_dbn_gaussian_top(dbn: DBN, X: torch.Tensor, epochs: int = 30, top_e
     each, rate ``lr``), then the top RBM with ``gaussian_top_cd1`` on the hidden probabilities below
     it (``top_epochs``, the small rate ``top_lr`` that linear units need). Returns the histories."""
     n = len(dbn.rbms)
-    histories, h = {}, X
-    for layer, rbm in enumerate(dbn.rbms[:-1], start=1):   # as pretrain_dbn does (the same seeds)
-        histories[f"layer{layer}"] = train_rbm(rbm, h, epochs=epochs, seed=seed + layer, lr=lr, batch_size=batch_size,
-                                               desc=f"RBM {layer}/{n}")
-        with torch.no_grad():
-            h = rbm.hidden_probs(h.to(rbm.W.dtype))
+    histories = pretrain_dbn(dbn, X, epochs=[epochs] * (n - 1) + [0], seed=seed, lr=lr, batch_size=batch_size)
+    with torch.no_grad():
+        h = dbn.transform(X, upto=n - 1)
     histories[f"layer{n}"] = train_rbm(dbn.rbms[-1], h, epochs=top_epochs, seed=seed + n + 1, lr=top_lr,
                                        batch_size=batch_size, gradients=gaussian_top_cd1,
                                        desc=f"RBM {n}/{n} (linear units)")
