@@ -28,7 +28,8 @@ from course_utils.metrics import evaluate
 from course_utils.models import nmmc
 from course_utils.train import encode_dataset, pretrained_unrolled_dbn
 
-R = settings.DBN_UNROLLED
+#: week 06's full-mode recipe, as ``course results --full`` passes it (``settings.DBN_UNROLLED``)
+FULL = settings.results_settings("full")["dbn_unrolled"]
 
 
 def codes_of(model: torch.nn.Module, X: torch.Tensor) -> np.ndarray:
@@ -46,9 +47,8 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
                   f"{s['nmi']:.4f}  {time.perf_counter() - start:.0f} s", flush=True)
 
     # the function course results calls; the fine-tuned network is cached
-    model = pretrained_unrolled_dbn(X, R["sizes"], R["rbm_epochs"], R["rbm_lr"], R["top_epochs"], R["top_lr"],
-                                    args.epochs, R["lr"], R["batch_size"], R["augment"], seed=seed,
-                                    callbacks=[report], progress=False)
+    recipe = {**FULL, "epochs": args.epochs}
+    model = pretrained_unrolled_dbn(X, seed=seed, callbacks=[report], progress=False, **recipe)
     Z = codes_of(model, X)
     km = KMeans(10, n_init=10, random_state=seed).fit(Z)
     result = {"seed": seed, "kmeans": evaluate(y, km.labels_), "seconds": time.perf_counter() - start, "nmmc": {}}
@@ -68,7 +68,7 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=R["epochs"])
+    parser.add_argument("--epochs", type=int, default=FULL["epochs"])
     parser.add_argument("--every", type=int, default=50, help="score the codes every this many epochs")
     parser.add_argument("--lams", type=float, nargs="*", default=[1.5, 2, 3, 4, 6, 8, 12, 16])
     parser.add_argument("--threads", type=int, default=1)

@@ -431,6 +431,7 @@ def pretrained_unrolled_dbn(
     batch_size: int,
     augment: Mapping[str, float],
     seed: int = 0,
+    rbm_batch: int = 100,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     device: torch.device | str | None = None,
@@ -441,7 +442,7 @@ def pretrained_unrolled_dbn(
     The recipe of ``settings.DBN_UNROLLED`` (Hinton & Salakhutdinov, Science 2006): greedy CD-1
     pretraining of the RBMs ``sizes`` with a linear top layer (``dbn.pretrain_dbn_gaussian_top``,
     ``rbm_epochs`` per logistic RBM at ``rbm_lr``, ``top_epochs`` for the top one at ``top_lr``,
-    mini-batches of 100), then ``dbn.UnrolledAutoencoder`` trained with ``fit`` (Adam ``lr``,
+    mini-batches of ``rbm_batch``), then ``dbn.UnrolledAutoencoder`` trained with ``fit`` (Adam ``lr``,
     ``epochs``, ``batch_size``) on the Bernoulli loss of randomly rotated and shifted copies of
     ``X`` (``augment``: ``data.random_affine``'s ``max_rotation`` and ``max_shift``; square images).
     Week 06's notebook runs the same steps one by one; ``course results`` and
@@ -454,12 +455,14 @@ def pretrained_unrolled_dbn(
     cfg = {"model": "dbn-unrolled", "data": fingerprint(X), "sizes": sizes, "rbm_epochs": int(rbm_epochs),
            "rbm_lr": float(rbm_lr), "top_epochs": int(top_epochs), "top_lr": float(top_lr), "epochs": int(epochs),
            "lr": float(lr), "batch_size": int(batch_size), "augment": dict(augment)}
+    if int(rbm_batch) != 100:     # keys of the networks trained with the course's 100 unchanged
+        cfg["rbm_batch"] = int(rbm_batch)
 
     def build() -> nn.Module:
         course_config.seed_everything(seed, deterministic=False)   # seeds only: threads stay the caller's
         stack = dbn_lib.DBN(sizes)
         dbn_lib.pretrain_dbn_gaussian_top(stack, X, epochs=rbm_epochs, top_epochs=top_epochs, lr=rbm_lr,
-                                          top_lr=top_lr, batch_size=100, seed=seed)
+                                          top_lr=top_lr, batch_size=rbm_batch, seed=seed)
         return dbn_lib.UnrolledAutoencoder(stack)
 
     def train(model: nn.Module) -> dict:
