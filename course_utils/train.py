@@ -446,7 +446,9 @@ def pretrained_unrolled_dbn(
     ``epochs``, ``batch_size``) on the Bernoulli loss of randomly rotated and shifted copies of
     ``X`` (``augment``: ``data.random_affine``'s ``max_rotation`` and ``max_shift``; square images).
     Week 06's notebook runs the same steps one by one; ``course results`` and
-    ``benchmarks/dbn_unrolled.py`` call this. ``callbacks`` run only when it trains.
+    ``benchmarks/dbn_unrolled.py`` call this. ``callbacks`` run only when it trains. A network
+    loaded from the cache is not pretrained again; a trained one's saved time and peak memory
+    include its pretraining.
     """
     from course_utils.data import random_affine
     from course_utils.models import dbn as dbn_lib
@@ -458,14 +460,15 @@ def pretrained_unrolled_dbn(
     if int(rbm_batch) != 100:     # keys of the networks trained with the course's 100 unchanged
         cfg["rbm_batch"] = int(rbm_batch)
 
-    def build() -> nn.Module:
+    def build() -> nn.Module:     # the architecture only: a network loaded from the cache needs no pretraining
+        return dbn_lib.UnrolledAutoencoder(dbn_lib.DBN(sizes))
+
+    def train(model: nn.Module) -> dict:
         course_config.seed_everything(seed, deterministic=False)   # seeds only: threads stay the caller's
         stack = dbn_lib.DBN(sizes)
         dbn_lib.pretrain_dbn_gaussian_top(stack, X, epochs=rbm_epochs, top_epochs=top_epochs, lr=rbm_lr,
                                           top_lr=top_lr, batch_size=rbm_batch, seed=seed)
-        return dbn_lib.UnrolledAutoencoder(stack)
-
-    def train(model: nn.Module) -> dict:
+        model.load_state_dict(dbn_lib.UnrolledAutoencoder(stack).state_dict())
         augment_rng = torch.Generator().manual_seed(int(seed) + 1)
 
         def objective(m: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from course_utils import models, train
+from course_utils import config, models, train
 from course_utils.models import VAE, MLPAutoencoder, linear_layer_sizes, reconstruction_loss, vae_loss
 
 
@@ -387,7 +387,7 @@ def test_pretraining_recipe_sets_what_the_decoder_outputs(tmp_path, monkeypatch)
     assert again.output == "logits"
 
 
-def test_the_unrolled_dbn_is_pretrained_fine_tuned_and_cached(cache_dir):
+def test_the_unrolled_dbn_is_pretrained_fine_tuned_and_cached(cache_dir, monkeypatch):
     """``train.pretrained_unrolled_dbn`` (what ``course results`` and ``benchmarks/dbn_unrolled.py``
     call): RBMs with a linear top, unrolled, fine-tuned on augmented images; cached by its recipe."""
     from course_utils.models import dbn as dbn_lib
@@ -404,6 +404,16 @@ def test_the_unrolled_dbn_is_pretrained_fine_tuned_and_cached(cache_dir):
     assert calls == [1, 2] and _same_weights(net, again)           # loaded, not trained again
     unrolled_only = train.pretrained_unrolled_dbn(X, epochs=0, **kw)  # the same RBMs, not fine-tuned
     assert not _same_weights(net, unrolled_only)
+    config.seed_everything(0, deterministic=False)                   # what the recipe pretrains, by hand
+    stack = dbn_lib.DBN([16, 8, 3])
+    dbn_lib.pretrain_dbn_gaussian_top(stack, X, epochs=1, top_epochs=1, lr=0.1, top_lr=1e-3, batch_size=100, seed=0)
+    assert _same_weights(unrolled_only, dbn_lib.UnrolledAutoencoder(stack))   # the pretrained RBMs, unrolled
+    pretrained = []
+    real_pretrain = dbn_lib.pretrain_dbn_gaussian_top
+    monkeypatch.setattr(dbn_lib, "pretrain_dbn_gaussian_top", lambda *a, **k: pretrained.append(1) or real_pretrain(*a, **k))
+    assert _same_weights(net, train.pretrained_unrolled_dbn(X, epochs=2, **kw)) and pretrained == []  # a load: none
+    train.pretrained_unrolled_dbn(X, epochs=1, **kw)
+    assert pretrained == [1]                                         # a training pretrains once
     meta = json.loads(next(p for p in cache_dir.glob("dbn-unrolled-*.json")
                            if json.loads(p.read_text())["config"]["epochs"] == 2).read_text())
     assert meta["config"]["sizes"] == [16, 8, 3] and meta["config"]["augment"]["max_shift"] == 0.1
