@@ -46,7 +46,8 @@ def spec_for(key: str, X: torch.Tensor, seed: int, ae=None) -> tuple[dict, int]:
     s = FULL
     if method in ("gan", "catgan", "infogan"):
         epochs = {"gan": s["gan_epochs"], "catgan": s["catgan_epochs"], "infogan": s["infogan_epochs"]}[method]
-        spec = gan.method_spec(method, X, epochs=epochs, batch_size=s["batch_size"], arch=s["arch"],
+        batch = s["infogan_batch"] if method == "infogan" else s["batch_size"]   # InfoGAN: the reference's 128
+        spec = gan.method_spec(method, X, epochs=epochs, batch_size=batch, arch=s["arch"],
                                noise_dim=s["noise_dim"], n_clusters=k, seed=seed)
     elif method == "dac":
         spec = gan.method_spec("dac", X, epochs=s["dac_epochs"], batch_size=s["dac_batch"], n_clusters=k, ae=ae,

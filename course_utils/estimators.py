@@ -469,7 +469,8 @@ class DAC(_FromAutoencoder):
 class InfoGAN(_CourseClusterer):
     """InfoGAN (Chen et al., 2016): the cluster is the categorical code the Q head reads from an
     image (week 05). Fast mode's fully connected networks take any width; full mode's convolutional
-    ones (the paper's) take 28x28 images."""
+    ones (the paper's) take 28x28 images. ``epochs=None``: the mode's (full mode: the reference's
+    5,000 updates of 128 images, however many epochs that is on ``X``)."""
 
     def __init__(self, n_clusters: int = 10, *, mode: str = "fast", epochs: int | None = None,
                  input_range: str = "check", random_state: int | None = 0, device: str | None = None,
@@ -494,7 +495,7 @@ class InfoGAN(_CourseClusterer):
                              "connected networks, any size) or resize the images to 28x28.")
         epochs = g["infogan_epochs"] if self.epochs is None else int(self.epochs)
         config.seed_everything(seed, mode=self.mode)
-        spec = gan.method_spec("infogan", self._tensor(X), epochs=epochs, batch_size=g["batch_size"], arch=g["arch"],
+        spec = gan.method_spec("infogan", self._tensor(X), epochs=epochs, batch_size=g["infogan_batch"], arch=g["arch"],
                                noise_dim=g["noise_dim"], n_clusters=self.n_clusters, seed=seed)
         self.model_ = cached(spec["name"], spec["cfg"], spec["build"], lambda m: spec["fit"](m, []), seed=seed,
                              verbose=bool(self.verbose))

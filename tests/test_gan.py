@@ -194,6 +194,37 @@ def test_method_spec_keys_the_cache_on_every_setting():
         gan.method_spec("vae", X, epochs=1, batch_size=32)
 
 
+@pytest.mark.parametrize("n, batch", [(10_000, 128), (70_000, 128), (2_000, 64), (100, 128), (97, 32), (96, 32)])
+def test_updates_per_epoch_counts_the_batches_the_trainers_make(n, batch):
+    made = gan._batches(n, batch, torch.Generator().manual_seed(0))
+    assert gan.updates_per_epoch(n, batch) == len(made)
+
+
+def test_infogan_without_epochs_trains_the_references_5000_updates():
+    """Week 05's full mode (``INFOGAN_EPOCHS = None``): as many epochs as ``openai/InfoGAN``'s
+    5,000 updates of 128 take: 64 on the 10,000 test images, 9 on all 70,000."""
+    assert gan.INFOGAN_REFERENCE_UPDATES == 5000
+    assert gan.epochs_for_updates(10_000, 128, 5000) == 64 and gan.epochs_for_updates(70_000, 128, 5000) == 9
+    assert gan.epochs_for_updates(100, 128, 5000) == 5000 and gan.epochs_for_updates(10, 4, 1) == 1
+    X, _ = _images()
+    cfg = gan.method_spec("infogan", X, epochs=None, batch_size=32)["cfg"]
+    assert cfg["epochs"] == gan.epochs_for_updates(len(X), 32, 5000)
+    assert cfg == gan.method_spec("infogan", X, epochs=cfg["epochs"], batch_size=32)["cfg"]   # the same cache key
+    with pytest.raises(ValueError, match="epochs=None"):
+        gan.method_spec("catgan", X, epochs=None, batch_size=32)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        gan.updates_per_epoch(100, 0)
+
+
+def test_week05_full_mode_gives_infogan_the_references_batch_and_budget():
+    from course_utils import settings
+
+    g = settings.results_settings("full")["gan"]
+    assert g["infogan_epochs"] is None and g["infogan_batch"] == 128
+    fast = settings.results_settings("fast")["gan"]
+    assert fast["infogan_batch"] == fast["batch_size"] and fast["infogan_epochs"] >= 1
+
+
 class _Monitor:
     def __init__(self):
         self.updates, self.samples = [], []

@@ -53,6 +53,9 @@ __all__ = [
     "train_dac",
     "train_aae",
     "cluster_sizes",
+    "INFOGAN_REFERENCE_UPDATES",
+    "updates_per_epoch",
+    "epochs_for_updates",
     "losses_fingerprint",
 ]
 
@@ -322,6 +325,27 @@ def _check_X(X: torch.Tensor, any_width: bool = False, width: int = IMAGE_SIDE *
     if not isinstance(X, torch.Tensor) or X.ndim != 2 or X.shape[1] != IMAGE_SIDE * IMAGE_SIDE:
         raise ValueError(f"X must be a (N, 784) float tensor of flattened 28x28 images in [0, 1], got "
                          f"{type(X).__name__} {tuple(getattr(X, 'shape', ()))}; use data.load_mnist(flatten=True).")
+
+
+#: InfoGAN's reference budget (``openai/InfoGAN``, ``launchers/run_mnist_exp.py``: 50 epochs of 100
+#: updates of 128 images); week 05's full mode trains that many updates (``INFOGAN_EPOCHS = None``).
+INFOGAN_REFERENCE_UPDATES = 5000
+
+
+def updates_per_epoch(n: int, batch_size: int) -> int:
+    """How many updates an epoch of ``n`` images makes in the three trainers (``_batches``: a last
+    batch smaller than half ``batch_size`` is dropped, unless it is the only one)."""
+    n, batch_size = int(n), int(batch_size)
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"n={n}, batch_size={batch_size}: both must be at least 1.")
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest and (rest >= batch_size // 2 or full == 0) else 0)
+
+
+def epochs_for_updates(n: int, batch_size: int, updates: int) -> int:
+    """The number of epochs of ``n`` images closest to ``updates`` updates of ``batch_size`` (at least 1):
+    64 for the reference's 5,000 updates of 128 on 10,000 images (4,992 updates), 9 on 70,000 (4,923)."""
+    return max(1, round(int(updates) / updates_per_epoch(n, batch_size)))
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -779,7 +803,7 @@ def _as_json(recipe: Mapping[str, Any]) -> dict[str, Any]:
 METHODS = ("gan", "catgan", "infogan", "dac", "aae")
 
 
-def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, arch: str = "mlp",
+def method_spec(method: str, X: torch.Tensor, *, epochs: int | None, batch_size: int, arch: str = "mlp",
                 noise_dim: int = 62, n_clusters: int = 10, losses: Mapping[str, Callable] | None = None,
                 ae: MLPAutoencoder | None = None, gmm_kmeans_restarts: int = 0, aae_hidden: Sequence[int] = (1000, 1000),
                 style_dim: int = 5, seed: int = 0, device: torch.device | str | None = None) -> dict[str, Any]:
@@ -790,7 +814,9 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
     ``arch`` networks trained by ``train_gan``. ``"dac"``: ``DAC`` on a copy of the pretrained
     autoencoder ``ae``, its mixture started by ``clustering.fit_diag_gmm`` on the codes (EM from the
     best of ``gmm_kmeans_restarts`` k-means runs when > 0). ``"aae"``: ``CategoricalAAE`` with
-    ``n_clusters`` clusters.
+    ``n_clusters`` clusters. ``epochs=None`` (InfoGAN only): the reference's budget,
+    ``epochs_for_updates(len(X), batch_size, INFOGAN_REFERENCE_UPDATES)``; ``cfg["epochs"]`` is
+    the number of epochs used.
     """
     import copy
 
@@ -799,6 +825,10 @@ def method_spec(method: str, X: torch.Tensor, *, epochs: int, batch_size: int, a
 
     if method not in METHODS:
         raise ValueError(f"method={method!r}; expected one of {METHODS}.")
+    if epochs is None:
+        if method != "infogan":
+            raise ValueError(f"epochs=None is InfoGAN's reference budget; give {method!r} a number of epochs.")
+        epochs = epochs_for_updates(len(X), batch_size, INFOGAN_REFERENCE_UPDATES)
     losses = {**REFERENCE_LOSSES, **(losses or {})}
     cfg: dict[str, Any] = {"method": method, "epochs": int(epochs), "batch_size": int(batch_size),
                            "n_clusters": int(n_clusters), "data": fingerprint(X), "losses": losses_fingerprint(losses)}
