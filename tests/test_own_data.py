@@ -134,6 +134,9 @@ def test_full_mode_estimate_reads_the_measured_grid():
     text = own_data.full_mode_estimate("dec", 10000, 784)
     assert "10,000 MNIST images" in text and "about 11 min" in text
     assert "under a minute" in own_data.full_mode_estimate("dec", 100, 10)
+    fixed = own_data.full_mode_estimate("infogan", 100, 784)      # a fixed number of updates: not scaled
+    assert fixed == own_data.full_mode_estimate("infogan", 70000, 784) and "5,000 updates of 128" in fixed
+    assert f"{own_data.INFOGAN_FULL_SECONDS / 60:.0f} min" in fixed and own_data.INFOGAN_FULL_SECONDS > 1000
 
 
 def test_sizes_are_checked_before_reading(tmp_path, monkeypatch):
