@@ -45,9 +45,7 @@ def spec_for(key: str, X: torch.Tensor, seed: int, ae=None) -> tuple[dict, int]:
     method, k = METHODS[key]
     s = FULL
     if method in ("gan", "catgan", "infogan"):
-        epochs = {"gan": s["gan_epochs"], "catgan": s["catgan_epochs"], "infogan": s["infogan_epochs"]}[method]
-        batch = s["infogan_batch"] if method == "infogan" else s["batch_size"]   # InfoGAN: the reference's 128
-        spec = gan.method_spec(method, X, epochs=epochs, batch_size=batch, arch=s["arch"],
+        spec = gan.method_spec(method, X, epochs=s[f"{method}_epochs"], batch_size=s[f"{method}_batch"], arch=s["arch"],
                                noise_dim=s["noise_dim"], n_clusters=k, seed=seed)
     elif method == "dac":
         spec = gan.method_spec("dac", X, epochs=s["dac_epochs"], batch_size=s["dac_batch"], n_clusters=k, ae=ae,

@@ -489,9 +489,8 @@ def _run_gan(method: Method, ctx: Context) -> dict[str, Any]:
     g = ctx.s["gan"]
     kind, k = method.variant, method.k
     if kind in ("gan", "catgan", "infogan"):
-        epochs = g[f"{kind}_epochs"]   # InfoGAN's full mode: None, the reference's 5,000 updates
-        batch = g["infogan_batch"] if kind == "infogan" else g["batch_size"]
-        spec = gan.method_spec(kind, X, epochs=epochs, batch_size=batch, arch=g["arch"],
+        # InfoGAN's full mode: epochs None and batch 128, the reference's 5,000 updates of 128
+        spec = gan.method_spec(kind, X, epochs=g[f"{kind}_epochs"], batch_size=g[f"{kind}_batch"], arch=g["arch"],
                                noise_dim=g["noise_dim"], n_clusters=k, seed=ctx.seed)
     elif kind == "dac":
         spec = gan.method_spec("dac", X, epochs=g["dac_epochs"], batch_size=g["dac_batch"], n_clusters=k,

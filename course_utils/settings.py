@@ -302,8 +302,10 @@ def results_settings(mode: str) -> dict[str, Any]:
         "vade": {"epochs": w["03"]["VADE_EPOCHS"], "lr": w["03"]["VADE_LR"],
                  "scratch_epochs": w["03"]["NO_PRETRAIN_EPOCHS"]},
         "dec": {"max_iter": w["04"]["MAX_ITER"], "da_max_iter": w["04"]["DA_MAX_ITER"]},
-        "gan": {"arch": w["05"]["ARCH"], "noise_dim": w["05"]["NOISE_DIM"], "batch_size": w["05"]["BATCH_SIZE"],
-                "gan_epochs": w["05"]["GAN_EPOCHS"], "catgan_epochs": w["05"]["CATGAN_EPOCHS"],
+        # one epochs and one batch key per method: "<method>_epochs", "<method>_batch"
+        "gan": {"arch": w["05"]["ARCH"], "noise_dim": w["05"]["NOISE_DIM"],
+                "gan_epochs": w["05"]["GAN_EPOCHS"], "gan_batch": w["05"]["BATCH_SIZE"],
+                "catgan_epochs": w["05"]["CATGAN_EPOCHS"], "catgan_batch": w["05"]["BATCH_SIZE"],
                 "infogan_epochs": w["05"]["INFOGAN_EPOCHS"], "infogan_batch": w["05"]["INFOGAN_BATCH"],
                 "dac_epochs": w["05"]["DAC_EPOCHS"],
                 "dac_batch": w["05"]["CODE_BATCH"], "aae_hidden": w["05"]["AAE_HIDDEN"],

@@ -222,7 +222,8 @@ def test_week05_full_mode_gives_infogan_the_references_batch_and_budget():
     g = settings.results_settings("full")["gan"]
     assert g["infogan_epochs"] is None and g["infogan_batch"] == 128
     fast = settings.results_settings("fast")["gan"]
-    assert fast["infogan_batch"] == fast["batch_size"] and fast["infogan_epochs"] >= 1
+    assert fast["infogan_batch"] == fast["gan_batch"] == fast["catgan_batch"] and fast["infogan_epochs"] >= 1
+    assert g["gan_batch"] == g["catgan_batch"] == settings.week("05", "full")["BATCH_SIZE"]
 
 
 class _Monitor:
