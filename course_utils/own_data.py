@@ -185,29 +185,34 @@ def read_labels(path: str | Path, n: int) -> np.ndarray:
     return np.asarray(y).astype(np.int64)
 
 
-#: InfoGAN's full mode trains a fixed budget, the reference's 5,000 updates of 128 images
-#: (``gan.INFOGAN_REFERENCE_UPDATES``), so its time does not grow with the data's size. Measured on
-#: 10,000 MNIST images here (2026-12-07, seeds 0 and 1, one thread each, the two runs sharing the
-#: 2 cores): the longer of the two, in seconds. The full-mode grid's InfoGAN row is the earlier budget.
-INFOGAN_FULL_SECONDS = 3024
+def fixed_budget(method: str) -> str | None:
+    """The budget, in words, of a method whose full mode trains a fixed number of updates whatever
+    the data's size (so its measured time is quoted, not scaled); ``None`` for the others."""
+    if method == "infogan":
+        from course_utils import settings
+        from course_utils.models import gan
+
+        return (f"InfoGAN's reference budget, {gan.INFOGAN_REFERENCE_UPDATES:,} updates of "
+                f"{settings.week('05', 'full')['INFOGAN_BATCH']} images")
+    return None
 
 
 def full_mode_estimate(method: str, n: int, d: int) -> str:
     """What full mode would take, from the measured full-mode grid (10,000 MNIST images of 784
     pixels on a 2-core CPU), scaled by ``n * d`` (training steps grow with both). A rough guide.
-    InfoGAN's full mode trains a fixed number of updates: its measured time, not scaled."""
+    A method with a fixed number of updates (``fixed_budget``): its measured time, not scaled."""
     from course_utils import results
 
-    if method == "infogan":
-        return (f"full mode trains InfoGAN's reference budget, 5,000 updates of 128 images, whatever the data's "
-                f"size: {INFOGAN_FULL_SECONDS / 60:.0f} min on 10,000 MNIST images on a 2-core CPU (measured); "
-                "expect about the same for your data on such a CPU")
     rows = {e["method"]: e for e in results.read_full_summary()}
     row = rows.get(method)
     if row is None:
         return "full mode was not measured for this method"
     seconds = (row["train_s"] if not math.isnan(row["train_s"]) else 0.0) + \
               (row["pretrain_s"] if not math.isnan(row["pretrain_s"]) else 0.0)
+    budget = fixed_budget(method)
+    if budget is not None:
+        return (f"full mode trains {budget}, whatever the data's size: {seconds / 60:.0f} min on 10,000 MNIST "
+                "images on a 2-core CPU (measured); expect about the same for your data on such a CPU")
     scaled = seconds * (n * d) / (10000 * 784)
 
     def minutes(s: float) -> str:

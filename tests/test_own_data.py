@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from course_utils import cli, own_data
+from course_utils import cli, own_data, results
 from course_utils.own_data import OwnDataError
 
 
@@ -136,7 +136,9 @@ def test_full_mode_estimate_reads_the_measured_grid():
     assert "under a minute" in own_data.full_mode_estimate("dec", 100, 10)
     fixed = own_data.full_mode_estimate("infogan", 100, 784)      # a fixed number of updates: not scaled
     assert fixed == own_data.full_mode_estimate("infogan", 70000, 784) and "5,000 updates of 128" in fixed
-    assert f"{own_data.INFOGAN_FULL_SECONDS / 60:.0f} min" in fixed and own_data.INFOGAN_FULL_SECONDS > 1000
+    row = {e["method"]: e for e in results.read_full_summary()}["infogan"]
+    assert f"{row['train_s'] / 60:.0f} min" in fixed and row["train_s"] > 2000   # the reference's budget's row
+    assert own_data.fixed_budget("dec") is None
 
 
 def test_sizes_are_checked_before_reading(tmp_path, monkeypatch):
