@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["assign_clusters", "update_centers", "e_step", "m_step", "fit_diag_gmm"]
+__all__ = ["assign_clusters", "update_centers", "e_step", "m_step", "fit_diag_gmm", "diag_gmm_from_kmeans"]
 
 
 def assign_clusters(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -104,3 +104,37 @@ def fit_diag_gmm(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_restarts:
         means_init = KMeans(n_clusters, n_init=kmeans_restarts, random_state=seed).fit(Z).cluster_centers_
     return GaussianMixture(n_clusters, covariance_type="diag", random_state=seed, reg_covar=reg_covar,
                            n_init=n_init, means_init=means_init).fit(Z)
+
+
+def diag_gmm_from_kmeans(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_restarts: int = 10,
+                         reg_covar: float = 1e-6):
+    """A diagonal Gaussian mixture read off the best of ``kmeans_restarts`` k-means runs, without EM.
+
+    One M-step (``m_step``) on the hard k-means assignments: weights = cluster sizes / N, means = the
+    centres, variances = each cluster's variance per dimension + ``reg_covar``. ``fit_diag_gmm``
+    runs EM from the same centres, and EM can move to a worse partition: on week 03's full-mode codes
+    of seed 1 it went from k-means' ACC 0.900 to 0.876. Returns a scikit-learn ``GaussianMixture``
+    holding these parameters (``predict``, ``predict_proba`` and ``score`` work), fitted in float64
+    with ``random_state=seed``.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2:
+        raise ValueError(f"Z has shape {Z.shape}; expected (N, d) codes.")
+    if not np.isfinite(Z).all():
+        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
+    if kmeans_restarts < 1:
+        raise ValueError(f"kmeans_restarts={kmeans_restarts}; the mixture is read off k-means, so give 1 or more.")
+    labels = KMeans(n_clusters, n_init=kmeans_restarts, random_state=seed).fit(Z).labels_
+    resp = np.eye(n_clusters)[labels]                                  # (N, K) one-hot
+    if (resp.sum(axis=0) == 0).any():
+        raise ValueError(f"k-means left a cluster empty ({n_clusters} clusters for {len(Z)} codes); use fewer clusters.")
+    weights, means, variances = m_step(Z, resp, reg=reg_covar)
+    gmm = GaussianMixture(n_clusters, covariance_type="diag", random_state=seed, reg_covar=reg_covar)
+    gmm.weights_, gmm.means_, gmm.covariances_ = weights, means, variances
+    gmm.precisions_cholesky_ = 1.0 / np.sqrt(variances)
+    gmm.n_features_in_, gmm.converged_, gmm.n_iter_ = Z.shape[1], True, 0
+    gmm.lower_bound_ = float(gmm.score(Z))
+    return gmm

@@ -408,7 +408,7 @@ class VaDE(_SoftAssignments, _FromAutoencoder):
         model = VaDEModel(X.shape[1], a["hidden"], a["latent_dim"], self.n_clusters).to(self._device())
         Z = train.encode_dataset(ae, Xt)
         init_from_autoencoder(model, ae, logvar_init=math.log(0.1 ** 2 * max(float(Z.var(dim=0).mean()), 1e-12)))
-        init_gmm_from_latent(model, Z, seed=seed, kmeans_restarts=s["gmm_kmeans_restarts"])
+        init_gmm_from_latent(model, Z, seed=seed, kmeans_restarts=s["gmm_kmeans_restarts"], em=s["vade"]["gmm_em"])
         opt = make_optimizer(model, lr=s["vade"]["lr"])
         epochs = s["vade"]["epochs"] if self.epochs is None else int(self.epochs)
         self.history_ = train.fit(model, Xt, vade_objective, epochs, optimizer=opt,

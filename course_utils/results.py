@@ -433,7 +433,7 @@ def _run_vade(method: Method, ctx: Context) -> dict[str, Any]:
         ae = ctx.ae()
         Z = train.encode_dataset(ae, X)
         init_from_autoencoder(model, ae, logvar_init=math.log(0.1 ** 2 * float(Z.var(dim=0).mean())))
-        init_gmm_from_latent(model, Z, seed=ctx.seed, kmeans_restarts=ctx.s["gmm_kmeans_restarts"])
+        init_gmm_from_latent(model, Z, seed=ctx.seed, kmeans_restarts=ctx.s["gmm_kmeans_restarts"], em=v["gmm_em"])
     opt = make_optimizer(model, lr=v["lr"])
     epochs = v["scratch_epochs"] if scratch else v["epochs"]
     train.fit(model, X, vade_objective, epochs, optimizer=opt, batch_size=VADE_RECIPE["batch_size"],

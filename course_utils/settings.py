@@ -134,6 +134,9 @@ WEEKS: dict[str, dict[str, Any]] = {
         "VADE_EPOCHS": Pick(25, 30),
         "VADE_LR": Pick(2e-3, 2e-4),
         "GMM_KMEANS_RESTARTS": SHARED_AE["GMM_KMEANS_RESTARTS"],
+        # VaDE's mixture: EM from the k-means start (True), or read off the best k-means partition
+        # with no EM (False; full mode: EM merged two digits on seed 1's codes, section 9)
+        "VADE_GMM_EM": Pick(True, False),
         "NO_PRETRAIN_EPOCHS": Pick(25, 30),
         "BATCH_SIZE": 100,
         "SNAPSHOT_EPOCHS": Pick((0, 1, 5, 10, 25), (0, 1, 5, 10, 20, 30)),
@@ -299,7 +302,7 @@ def results_settings(mode: str) -> dict[str, Any]:
                "epochs": w["04"]["AE_EPOCHS"], "batch_size": w["04"]["AE_BATCH"]},
         "gmm_kmeans_restarts": w["03"]["GMM_KMEANS_RESTARTS"], "kmeans_restarts": r["kmeans_restarts"],
         "vae": {"epochs": w["03"]["VAE_EPOCHS"]},
-        "vade": {"epochs": w["03"]["VADE_EPOCHS"], "lr": w["03"]["VADE_LR"],
+        "vade": {"epochs": w["03"]["VADE_EPOCHS"], "lr": w["03"]["VADE_LR"], "gmm_em": w["03"]["VADE_GMM_EM"],
                  "scratch_epochs": w["03"]["NO_PRETRAIN_EPOCHS"]},
         "dec": {"max_iter": w["04"]["MAX_ITER"], "da_max_iter": w["04"]["DA_MAX_ITER"]},
         # one epochs and one batch key per method: "<method>_epochs", "<method>_batch"

@@ -66,7 +66,8 @@ def test_course_results_reads_the_weeks_settings():
         assert results.SETTINGS[mode] == settings.results_settings(mode)
     fast, full = settings.results_settings("fast"), settings.results_settings("full")
     w3, w4 = settings.week("03", "full"), settings.week("04", "full")
-    assert full["vade"] == {"epochs": w3["VADE_EPOCHS"], "lr": w3["VADE_LR"], "scratch_epochs": w3["NO_PRETRAIN_EPOCHS"]}
+    assert full["vade"] == {"epochs": w3["VADE_EPOCHS"], "lr": w3["VADE_LR"], "gmm_em": w3["VADE_GMM_EM"],
+                            "scratch_epochs": w3["NO_PRETRAIN_EPOCHS"]}
     assert full["ae"]["recipe"] == w4["AE_RECIPE"] == "bce-aug" and fast["ae"]["recipe"] == "adam"
     assert full["dec"] == {"max_iter": w4["MAX_ITER"], "da_max_iter": w4["DA_MAX_ITER"]}
 
@@ -96,7 +97,8 @@ def _benchmark(name: str):
 BENCHMARK_OPTIONS = {
     "vade_full": {"split": ("03", "MNIST_SPLIT"), "ae_recipe": ("03", "AE_RECIPE"), "ae_epochs": ("03", "AE_EPOCHS"),
                   "epochs": ("03", "VADE_EPOCHS"), "lr": ("03", "VADE_LR"),
-                  "gmm_kmeans_restarts": ("03", "GMM_KMEANS_RESTARTS"), "ae_batch": ("04", "AE_BATCH")},
+                  "gmm_kmeans_restarts": ("03", "GMM_KMEANS_RESTARTS"), "gmm_em": ("03", "VADE_GMM_EM"),
+                  "ae_batch": ("04", "AE_BATCH")},
     "dec_full": {"split": ("04", "MNIST_SPLIT"), "recipe": ("04", "AE_RECIPE"), "ae_epochs": ("04", "AE_EPOCHS"),
                  "update_interval": ("04", "UPDATE_INTERVAL")},
     "gan_full": {"split": ("05", "MNIST_SPLIT")},

@@ -208,3 +208,35 @@ def test_gmm_init_can_start_from_kmeans_restarts():
     ref = GaussianMixture(4, covariance_type="diag", random_state=1, means_init=centres).fit(Z)
     np.testing.assert_allclose(gmm.means_, ref.means_, rtol=1e-6)
     np.testing.assert_allclose(model.mu_c.detach().numpy(), ref.means_, rtol=1e-5, atol=1e-6)
+
+
+def test_gmm_init_without_em_is_the_kmeans_partitions_moments():
+    """em=False: weights, means and variances are those of the best k-means partition (no EM step),
+    and the mixture's own predict gives that partition back on well-separated codes."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(c, s, size=(n, 2)) for c, s, n in
+                        (((0, 0), 0.3, 50), ((4, 0), 0.5, 70), ((0, 4), 0.2, 40), ((4, 4), 0.4, 60))])
+    model = VaDE(in_dim=8, hidden=(4,), latent_dim=2, n_clusters=4)
+    gmm = init_gmm_from_latent(model, Z, seed=1, kmeans_restarts=5, em=False)
+    km = KMeans(4, n_init=5, random_state=1).fit(Z)
+    sizes = np.bincount(km.labels_, minlength=4)
+    var = np.stack([Z[km.labels_ == c].var(axis=0) for c in range(4)]) + 1e-6
+    np.testing.assert_allclose(gmm.weights_, sizes / len(Z), rtol=1e-12)
+    np.testing.assert_allclose(gmm.means_, km.cluster_centers_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gmm.covariances_, var, rtol=1e-6)
+    np.testing.assert_allclose(model.pi.detach().numpy(), sizes / len(Z), rtol=1e-5)
+    np.testing.assert_allclose(model.mu_c.detach().numpy(), km.cluster_centers_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.logvar_c.detach().numpy(), np.log(var), rtol=1e-5, atol=1e-5)
+    assert (gmm.predict(Z) == km.labels_).all() and gmm.n_iter_ == 0
+    with pytest.raises(ValueError, match="kmeans_restarts=0"):
+        init_gmm_from_latent(model, Z, kmeans_restarts=0, em=False)
+
+
+def test_full_mode_vade_reads_its_mixture_off_kmeans_and_fast_mode_runs_em():
+    from course_utils import settings
+
+    assert settings.results_settings("full")["vade"]["gmm_em"] is False
+    assert settings.results_settings("fast")["vade"]["gmm_em"] is True
+    assert settings.results_settings("full")["gmm_kmeans_restarts"] >= 1

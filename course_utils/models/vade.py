@@ -323,7 +323,7 @@ def init_from_autoencoder(model: VaDE, ae: MLPAutoencoder, logit_scale: float | 
 
 
 def init_gmm_from_latent(model: VaDE, Z: torch.Tensor | np.ndarray, seed: int = 0,
-                         reg_covar: float = 1e-6, n_init: int = 1, kmeans_restarts: int = 0):
+                         reg_covar: float = 1e-6, n_init: int = 1, kmeans_restarts: int = 0, em: bool = True):
     """Fit ``GaussianMixture(K, covariance_type='diag')`` on latent means ``Z: (N, J)`` and copy it.
 
     ``pi_logits <- log weights_`` (so ``pi = weights_``), ``mu_c <- means_``,
@@ -331,15 +331,21 @@ def init_gmm_from_latent(model: VaDE, Z: torch.Tensor | np.ndarray, seed: int = 
     for ``'diag'``). Fitted in float64 with ``random_state=seed``. With ``kmeans_restarts > 0`` the
     mixture's EM starts from the best of that many k-means runs (``means_init``) instead of
     scikit-learn's single k-means start, which on well-separated codes often stops in a worse
-    partition. Returns the fitted mixture.
+    partition. ``em=False`` runs no EM at all: the mixture is read off the best k-means partition
+    (``clustering.diag_gmm_from_kmeans``; needs ``kmeans_restarts >= 1``), since EM from it can
+    merge two digits. Returns the fitted mixture.
     """
-    from course_utils.clustering import fit_diag_gmm
+    from course_utils.clustering import diag_gmm_from_kmeans, fit_diag_gmm
 
     Z = np.asarray(Z.detach().cpu().numpy() if isinstance(Z, torch.Tensor) else Z, dtype=np.float64)
     if Z.ndim != 2 or Z.shape[1] != model.latent_dim:
         raise ValueError(f"Z has shape {Z.shape}; expected (N, {model.latent_dim}) latent means.")
-    gmm = fit_diag_gmm(Z, model.n_clusters, seed=seed, kmeans_restarts=kmeans_restarts, reg_covar=reg_covar,
-                       n_init=n_init)
+    if em:
+        gmm = fit_diag_gmm(Z, model.n_clusters, seed=seed, kmeans_restarts=kmeans_restarts, reg_covar=reg_covar,
+                           n_init=n_init)
+    else:
+        gmm = diag_gmm_from_kmeans(Z, model.n_clusters, seed=seed, kmeans_restarts=kmeans_restarts,
+                                   reg_covar=reg_covar)
     with torch.no_grad():
         dtype, device = model.mu_c.dtype, model.mu_c.device
         model.pi_logits.copy_(torch.as_tensor(np.log(gmm.weights_), dtype=dtype, device=device))
