@@ -12,7 +12,8 @@ split where the training files are missing).
 
 For every seed: the autoencoder from the shared cached step ``train.pretrained_autoencoder``
 (the seed is part of its key), a diagonal mixture on its latent means (the baseline: EM from the
-k-means start with ``--gmm-em``, the k-means partition's moments with ``--no-gmm-em``), then VaDE (``course_utils.models.vade``) initialised from both and trained with the
+k-means start with ``--gmm-em``, the k-means partition's moments with ``--no-gmm-em``), then VaDE
+(``course_utils.models.vade``) initialised from both and trained with the
 reference's recipe (Adam eps 1e-4 on network and mixture, decay x0.9 every 10 epochs, batch 100)
 from ``--lr`` for ``--epochs`` epochs. Clusters are ``argmax gamma`` at ``z = mu(x)``; prints
 ACC / NMI / ARI per seed, their mean and standard deviation, and the wall time. Trained models are

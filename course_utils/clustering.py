@@ -80,6 +80,16 @@ def m_step(X: np.ndarray, resp: np.ndarray,
     return weights, means, variances
 
 
+def _checked_codes(Z: np.ndarray) -> np.ndarray:
+    """``Z`` as float64 ``(N, d)`` codes; ``ValueError`` on another shape or on NaN / inf."""
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2:
+        raise ValueError(f"Z has shape {Z.shape}; expected (N, d) codes.")
+    if not np.isfinite(Z).all():
+        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
+    return Z
+
+
 def fit_diag_gmm(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_restarts: int = 0,
                  reg_covar: float = 1e-6, n_init: int = 1):
     """scikit-learn's ``GaussianMixture(n_clusters, covariance_type="diag")`` fitted on ``Z: (N, d)``.
@@ -92,11 +102,7 @@ def fit_diag_gmm(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_restarts:
     """
     from sklearn.mixture import GaussianMixture
 
-    Z = np.asarray(Z, dtype=np.float64)
-    if Z.ndim != 2:
-        raise ValueError(f"Z has shape {Z.shape}; expected (N, d) codes.")
-    if not np.isfinite(Z).all():
-        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
+    Z = _checked_codes(Z)
     means_init = None
     if kmeans_restarts > 0:
         from sklearn.cluster import KMeans
@@ -120,11 +126,7 @@ def diag_gmm_from_kmeans(Z: np.ndarray, n_clusters: int, seed: int = 0, kmeans_r
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
-    Z = np.asarray(Z, dtype=np.float64)
-    if Z.ndim != 2:
-        raise ValueError(f"Z has shape {Z.shape}; expected (N, d) codes.")
-    if not np.isfinite(Z).all():
-        raise ValueError("Z contains NaN or inf; the encoder has probably diverged.")
+    Z = _checked_codes(Z)
     if kmeans_restarts < 1:
         raise ValueError(f"kmeans_restarts={kmeans_restarts}; the mixture is read off k-means, so give 1 or more.")
     labels = KMeans(n_clusters, n_init=kmeans_restarts, random_state=seed).fit(Z).labels_
