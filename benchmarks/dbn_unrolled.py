@@ -12,7 +12,8 @@ linear top layer (``dbn.pretrain_dbn_gaussian_top``), then ``dbn.UnrolledAutoenc
 network is cached (``COURSE_CACHE_DIR``), so a rerun only scores. For every seed it prints, every ``--every``
 epochs, the loss and k-means' ACC on the codes (the labels only score; nothing is chosen by
 them), then k-means (told k = 10) and NMMC on the standardised codes: NMMC at its default penalty
-and over ``--lams``, with the number of clusters it infers.
+and over ``--lams``, with the number of clusters it infers, and NMMC's default clusters merged by
+``nmmc.merge_by_margin`` at ``nmmc.MERGE_SHARE`` (what ``course results`` runs as ``nmmc-merged``).
 """
 from __future__ import annotations
 
@@ -57,11 +58,17 @@ def run_seed(X: torch.Tensor, y: np.ndarray, seed: int, args: argparse.Namespace
         m = nmmc.fit_nmmc(Z, lam=lam, prior=p["prior"], margin=p["margin"], C=p["C"], passes=p["passes"], seed=seed,
                           progress=False)
         result["nmmc"][lam] = {"k": m.n_clusters, **evaluate(y, m.labels, majority=True)}
+        if lam == p["lam"]:
+            merged, _ = nmmc.merge_by_margin(Z, m.labels, p["margin"], nmmc.MERGE_SHARE)
+            result["merged"] = {"k": int(merged.max()) + 1, **evaluate(y, merged, majority=True)}
     print(f"seed {seed}: k-means on the codes ACC {result['kmeans']['acc']:.4f} NMI {result['kmeans']['nmi']:.4f}; "
           f"{result['seconds']:.0f} s", flush=True)
     for lam, r in result["nmmc"].items():
         print(f"  NMMC lam {lam:5.2f}: k = {r['k']:3d}  ACC {r['acc']:.4f}  NMI {r['nmi']:.4f}  many-to-one "
               f"{r['majority_acc']:.4f}", flush=True)
+    r = result["merged"]
+    print(f"  NMMC lam {p['lam']:5.2f}, merged (share {nmmc.MERGE_SHARE}): k = {r['k']:3d}  ACC {r['acc']:.4f}  "
+          f"NMI {r['nmi']:.4f}  many-to-one {r['majority_acc']:.4f}", flush=True)
     return result
 
 

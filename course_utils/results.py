@@ -127,6 +127,8 @@ METHODS: dict[str, Method] = {m.id: m for m in [
     _m("dbn", "nmmc-ft", "NMMC after fine-tuning", "06", "cluster", "dbn", k=None),
     _m("dbn:unrolled", "dbn-unrolled", "unrolled DBN + k-means", "06", "cluster", "dbn_unrolled"),
     _m("dbn:unrolled", "nmmc-unrolled", "NMMC (unrolled DBN codes)", "06", "cluster", "dbn_unrolled", k=None),
+    _m("dbn:unrolled", "nmmc-merged", "NMMC + margin merge (unrolled DBN codes)", "06", "cluster", "dbn_unrolled",
+       k=None),
     _m("video:copy last", "copy-last", "copy the last frame", "07", "predict", "video"),
     _m("video:black", "black", "all black", "07", "predict", "video"),
     _m("video:mean of inputs", "mean-inputs", "mean of the inputs", "07", "predict", "video"),
@@ -534,6 +536,9 @@ def _run_dbn(method: Method, ctx: Context) -> dict[str, Any]:
             fitted = nmmc.fit_nmmc(Z, lam=d["lam"], prior=d["prior"], margin=d["margin"], C=d["C"],
                                    passes=d["passes"], seed=ctx.seed, progress=False)
             labels, k, extra = fitted.labels, fitted.n_clusters, fitted.W.size
+            if method.id == "nmmc-merged":     # NMMC's clusters merged where their margin is crowded
+                labels, _ = nmmc.merge_by_margin(Z, labels, d["margin"], nmmc.MERGE_SHARE)
+                k = int(labels.max()) + 1       # a merged cluster keeps its members' centres: same size
         out = {"scores": _score(y, labels), "k": int(k), "params": _n_params(model) + int(extra),
                "embedding": _projection(Z, y, labels, ctx.seed)}
         out["scores"]["recon_mse"] = _recon_mse(model.encode, model.decode, model.output, X)

@@ -103,6 +103,44 @@ def test_nmmc_rejects_bad_input_and_bad_student_functions_clearly():
         nmmc.fit_nmmc(Z, update=lambda W, *a: None, progress=False)
 
 
+def test_the_margin_merge_joins_the_pieces_of_cut_clusters_and_keeps_separated_ones_apart():
+    from sklearn.cluster import KMeans
+
+    from course_utils.metrics import nmi
+
+    X, y = _blobs()
+    Z, _, _ = nmmc.standardize_codes(X)
+    pieces = KMeans(12, n_init=3, random_state=0).fit(Z).labels_       # each blob cut into pieces
+    Z0, pieces0 = Z.copy(), pieces.copy()
+    merged, history = nmmc.merge_by_margin(Z, pieces)
+    assert merged.max() + 1 == 4 and nmi(y, merged) == pytest.approx(1.0)
+    assert np.array_equal(Z, Z0) and np.array_equal(pieces, pieces0)     # inputs untouched
+    assert history["n_clusters"] == list(range(12, 3, -1))               # one merge per round, then the stop
+    assert history["share"][-1] < nmmc.MERGE_SHARE <= min(history["share"][:-1])
+    # the blobs themselves: every boundary runs through a gap, nothing is merged
+    kept, history = nmmc.merge_by_margin(Z, y)
+    assert np.array_equal(kept, nmmc.relabel(y)) and history == {"n_clusters": [4], "share": [0.0]}
+    # one tight blob cut in three is one cluster again; nothing is merged when no share can reach the bar
+    one = Z[y == 0]
+    cut = KMeans(3, n_init=3, random_state=0).fit(one).labels_
+    assert nmmc.merge_by_margin(one, cut)[0].tolist() == [0] * len(one)
+    assert nmmc.merge_by_margin(one, cut, share=1e9)[0].max() == 2
+
+
+def test_the_margin_merge_rejects_bad_input_clearly():
+    Z = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="4 integer cluster ids"):
+        nmmc.merge_by_margin(Z, np.zeros(3, dtype=int))
+    with pytest.raises(ValueError, match="4 integer cluster ids"):
+        nmmc.merge_by_margin(Z, np.zeros(4))
+    with pytest.raises(ValueError, match="NaN"):
+        nmmc.merge_by_margin(np.full((4, 2), np.nan), np.zeros(4, dtype=int))
+    with pytest.raises(ValueError, match="positive"):
+        nmmc.merge_by_margin(Z, np.zeros(4, dtype=int), margin=0.0)
+    with pytest.raises(ValueError, match=r"expected \(N, d\)"):
+        nmmc.merge_by_margin(np.zeros(4), np.zeros(4, dtype=int))
+
+
 def test_relabel_orders_by_size():
     assert nmmc.relabel(np.array([5, 2, 2, 7, 2, 5])).tolist() == [1, 0, 0, 2, 0, 1]
 

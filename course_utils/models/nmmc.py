@@ -51,13 +51,14 @@ from course_utils.progress import tqdm
 from course_utils.loop import run_epochs
 
 __all__ = ["standardize_codes", "cluster_scores", "assign_or_open", "hinge_update", "NMMC", "fit_nmmc",
-           "nmmc_predict", "dp_means", "relabel", "NMMC_DEFAULTS",
+           "nmmc_predict", "dp_means", "relabel", "merge_by_margin", "NMMC_DEFAULTS", "MERGE_SHARE",
            "hinge_objective", "finetune_encoder", "dp_gmm", "DP_MEANS_LAM",
            "FINETUNE_DEFAULTS"]
 
 #: NMMC's, DP-means' and fine-tuning's defaults live in ``settings.py`` with every other setting of
 #: the course (why these values: there); here under the names this module has always used.
 NMMC_DEFAULTS = course_settings.NMMC
+MERGE_SHARE = course_settings.NMMC_MERGE_SHARE
 DP_MEANS_LAM = course_settings.DP_MEANS_LAM
 FINETUNE_DEFAULTS = course_settings.FINETUNE
 
@@ -235,6 +236,69 @@ def fit_nmmc(
     bar.close()
     settings = {"lam": float(lam), "prior": float(prior), "margin": float(margin), "C": float(C)}
     return NMMC(W, counts, labels, history, settings)
+
+
+def merge_by_margin(X: np.ndarray, labels: np.ndarray, margin: float = NMMC_DEFAULTS["margin"],
+                    share: float = MERGE_SHARE) -> tuple[np.ndarray, dict[str, list]]:
+    """Merge clusters whose boundary runs through a crowd: NMMC's clusters, joined after its passes.
+
+    ``X: (N, d)`` codes, ``labels: (N,)`` cluster ids (NMMC's, any ints). Each cluster sits at the
+    mean of its codes ``c_k`` and scores ``f_k(x) = c_k . x - ||c_k||^2 / 2``, NMMC's tied-bias score;
+    a group of merged clusters scores the best of its members' scores, so a group can be any shape.
+    Each round, every point's best group ``a`` and runner-up ``b`` are found, and the point is a
+    *margin violator* of the boundary ``a | b`` when ``f_a(x) - f_b(x) < margin``: the hinge step
+    would still push it. The pair whose violators are the largest share of the smaller group's
+    size is merged, as long as that share is at least ``share``; then the next round. A boundary
+    with few points inside the margin runs through a gap between clusters, as a maximum-margin
+    boundary should; one with many runs through a single cluster that the online passes cut.
+
+    Returns ``(labels (N,) renumbered 0..K-1 by decreasing size, history)``, where ``history``
+    has ``n_clusters`` (before each round) and ``share`` (that round's largest share; the last
+    entry is the one below ``share`` that stopped the merging, absent when one group is left).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    labels = np.asarray(labels)
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"X has shape {X.shape}; expected (N, d) codes with N >= 1.")
+    if labels.shape != (len(X),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels has shape {labels.shape} and dtype {labels.dtype}; expected {len(X)} integer "
+                         "cluster ids, one per row of X (NMMC's labels).")
+    if not np.isfinite(X).all():
+        raise ValueError("X holds NaN or infinite values; encode the data again (see standardize_codes).")
+    if margin <= 0 or share <= 0:
+        raise ValueError(f"margin={margin}, share={share}: both must be positive.")
+    _, labels = np.unique(labels, return_inverse=True)
+    K = int(labels.max()) + 1
+    sizes = np.bincount(labels, minlength=K)
+    centres = np.zeros((K, X.shape[1]))
+    np.add.at(centres, labels, X)
+    centres /= sizes[:, None]
+    F = X @ centres.T - 0.5 * (centres ** 2).sum(1)[None, :]       # (N, K) scores f_k(x)
+    groups = [[k] for k in range(K)]
+    history: dict[str, list] = {"n_clusters": [], "share": []}
+    rows = np.arange(len(X))
+    best = np.zeros(len(X), dtype=np.int64)
+    while len(groups) > 1:
+        G = np.stack([F[:, g].max(axis=1) for g in groups], axis=1)
+        top2 = np.argsort(-G, axis=1, kind="stable")[:, :2]
+        best, second = top2[:, 0], top2[:, 1]
+        inside = G[rows, best] - G[rows, second] < margin
+        n = np.bincount(best, minlength=len(groups))
+        V = np.zeros((len(groups), len(groups)))
+        np.add.at(V, (best[inside], second[inside]), 1)
+        V = V + V.T
+        S = V / np.maximum(np.minimum.outer(n, n), 1)
+        np.fill_diagonal(S, -1.0)
+        i, j = np.unravel_index(int(np.argmax(S)), S.shape)
+        history["n_clusters"].append(len(groups))
+        history["share"].append(float(S[i, j]))
+        if S[i, j] < share:
+            break
+        groups[min(i, j)] = groups[min(i, j)] + groups[max(i, j)]
+        del groups[max(i, j)]
+    if len(groups) == 1:
+        best = np.zeros(len(X), dtype=np.int64)
+    return relabel(best), history
 
 
 def dp_means(X: np.ndarray, lam: float, max_iter: int = 50, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
