@@ -64,7 +64,8 @@ NMMC: dict[str, Any] = {"lam": 1.5, "prior": 0.001, "margin": 0.1, "C": 0.1, "pa
 #: NMMC's merge step (``nmmc.merge_by_margin``; #29): after its passes, two clusters are merged while
 #: the margin violators on their boundary are at least this share of the smaller one. 0.25 was fixed
 #: on full mode's seed 0 (the unrolled DBN's codes, retrained 2026-12-07), from the merge path it
-#: printed (k and the share at each step, beside the scores); seeds 1-4 ran after it was fixed.
+#: printed (k and the share at each step, beside the scores), as was placing the clusters at their
+#: means rather than at NMMC's weights; seeds 1-4 ran after both were fixed.
 NMMC_MERGE_SHARE = 0.25
 
 #: DP-means' default penalty, in the same units. DP-means starts with one cluster at the mean of all
