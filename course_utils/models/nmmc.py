@@ -247,7 +247,7 @@ def merge_by_margin(X: np.ndarray, labels: np.ndarray, margin: float = NMMC_DEFA
     a group of merged clusters scores the best of its members' scores, so a group can be any shape.
     Each round, every point's best group ``a`` and runner-up ``b`` are found, and the point is a
     *margin violator* of the boundary ``a | b`` when ``f_a(x) - f_b(x) < margin``: the hinge step
-    would still push it. The pair whose violators are the largest share of the smaller group's
+    would still push it, were the weights at these means. The pair whose violators are the largest share of the smaller group's
     size is merged, as long as that share is at least ``share``; then the next round. A boundary
     with few points inside the margin runs through a gap between clusters, as a maximum-margin
     boundary should; one with many runs through a single cluster that the online passes cut.
