@@ -144,10 +144,15 @@ class NMMC:
         return f"NMMC(K={self.n_clusters}, {', '.join(f'{k}={v:g}' for k, v in self.settings.items())})"
 
 
+def _all_scores(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``f_k(x)`` for every row of ``X: (N, d)`` and of ``W: (K, d)``: ``(N, K)``."""
+    return X @ W.T - 0.5 * (W ** 2).sum(1)[None, :]
+
+
 def nmmc_predict(X: np.ndarray, W: np.ndarray, counts: np.ndarray, prior: float = 0.0) -> np.ndarray:
     """``argmax_k (f_k(x) + prior log n_k)`` for every row of ``X``, over the non-empty clusters."""
     alive = counts > 0
-    scores = X @ W.T - 0.5 * (W ** 2).sum(1)[None, :]
+    scores = _all_scores(X, W)
     scores = scores + np.where(alive, prior * np.log(np.maximum(counts, 1)), -np.inf)[None, :]
     return scores.argmax(axis=1)
 
@@ -273,7 +278,7 @@ def merge_by_margin(X: np.ndarray, labels: np.ndarray, margin: float = NMMC_DEFA
     centres = np.zeros((K, X.shape[1]))
     np.add.at(centres, labels, X)
     centres /= sizes[:, None]
-    F = X @ centres.T - 0.5 * (centres ** 2).sum(1)[None, :]       # (N, K) scores f_k(x)
+    F = _all_scores(X, centres)                                     # (N, K) scores f_k(x)
     groups = [[k] for k in range(K)]
     history: dict[str, list] = {"n_clusters": [], "share": []}
     rows = np.arange(len(X))
