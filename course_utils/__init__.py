@@ -7,3 +7,11 @@ Notebooks import from here; nothing here imports from a notebook. Modules:
 what only instructors use, left out of the student bundle).
 """
 __version__ = "0.1.0"
+
+import os as _os
+
+if _os.environ.get("COURSE_FAST", "").strip().lower() in {"1", "true", "yes", "on"}:
+    # fast mode's numbers are compared by CI: one code path on every x86-64 CPU (config.portable_math)
+    from course_utils.config import portable_math as _portable_math
+
+    _portable_math()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+import warnings
 from pathlib import Path
 from typing import TypeVar
 
@@ -120,6 +122,38 @@ def get_device(prefer: str | None = None):
     return torch.device(wanted)
 
 
+#: What fast mode sets so that the CPU libraries add their terms in one order on every x86-64
+#: processor. Fast mode's printed numbers are compared by CI (nbval, the shipped grid); a model trained
+#: for a few hundred steps amplifies a different last bit into a different printed accuracy, and by
+#: default MKL, torch's own kernels and oneDNN each pick code for the processor they find (AVX-512
+#: and AVX2 machines sum in different orders). With these, every processor that has AVX2 runs the
+#: same code: MKL's ``COMPATIBLE`` branch (SSE2, documented to give the same results on Intel and
+#: compatible processors), torch's AVX2 kernels, and no oneDNN (``portable_math`` turns it off, so a
+#: convolution becomes an MKL product). Full mode leaves the libraries their fastest code.
+PORTABLE_MATH_ENV = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def portable_math() -> None:
+    """Make this process compute fast mode's numbers with the same code on every x86-64 CPU.
+
+    Sets ``PORTABLE_MATH_ENV`` (read by MKL at its first call and by torch at its first kernel, so
+    it must come first; ``course_utils`` does it on import when ``COURSE_FAST=1``) and, once torch is
+    imported, turns oneDNN off. It costs speed: fast mode's matrix products and convolutions run
+    about 1.5 and 4 times slower than with the processor's own code. ``COURSE_PORTABLE_MATH=0``
+    leaves the libraries alone (the numbers then differ from the committed ones on some CPUs).
+    """
+    if os.environ.get("COURSE_PORTABLE_MATH", "1").strip() == "0":
+        return
+    os.environ.update(PORTABLE_MATH_ENV)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.backends.mkldnn.enabled = False
+        if torch.backends.cpu.get_cpu_capability() == "AVX512":   # fixed by an earlier kernel: too late
+            warnings.warn("torch already chose its AVX-512 kernels in this process, so fast mode's numbers may "
+                          "differ from the committed ones: import course_utils before running anything in torch "
+                          "(or restart the kernel).", RuntimeWarning, stacklevel=2)
+
+
 def seed_everything(seed: int, deterministic: bool = True, mode: str | None = None) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA); optionally ask torch for deterministic kernels.
 
@@ -146,6 +180,7 @@ def seed_everything(seed: int, deterministic: bool = True, mode: str | None = No
     fast = is_fast() if mode is None else mode == "fast"
     if deterministic and fast:
         torch.set_num_threads(1)
+        portable_math()
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)

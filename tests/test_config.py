@@ -105,3 +105,71 @@ def test_fast_mode_pins_torch_to_one_thread(monkeypatch):
         assert torch.get_num_threads() == 2          # full mode leaves the threads alone
     finally:
         torch.set_num_threads(before)
+
+
+# --- fast mode computes with the same code on every x86-64 CPU (config.portable_math) ---
+
+_PROBE = r"""
+import hashlib, os, sys
+if sys.argv[1] == "fast":
+    os.environ["COURSE_FAST"] = "1"
+import course_utils                      # pins the libraries in fast mode, before any torch kernel
+from course_utils import config
+import torch
+config.seed_everything(0, mode=sys.argv[1])
+net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3), torch.nn.Flatten(), torch.nn.Linear(16 * 10 * 10, 37),
+                          torch.nn.Softmax(dim=1))
+opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+x = torch.randn(64, 8, 12, 12)
+for _ in range(20):                      # a short training run: differences in the last bits grow
+    opt.zero_grad()
+    loss = net(x).log().sum(1).mean().neg() + (net[0].weight ** 2).sum()
+    loss.backward()
+    opt.step()
+print(hashlib.sha256(b"".join(p.detach().numpy().tobytes() for p in net.parameters())).hexdigest(),
+      os.environ.get("MKL_CBWR"), torch.backends.mkldnn.enabled, torch.backends.cpu.get_cpu_capability())
+"""
+
+
+def _probe(mode: str, **env: str) -> list[str]:
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("COURSE_FAST", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "COURSE_PORTABLE_MATH")}
+    done = subprocess.run([sys.executable, "-c", _PROBE, mode], env={**base, "OMP_NUM_THREADS": "1", **env},
+                          capture_output=True, text=True, timeout=120, cwd=str(config.REPO_ROOT))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+def _x86_with_avx2() -> bool:
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        return " avx2 " in f" {open('/proc/cpuinfo', encoding='ascii', errors='replace').read(200_000)} "
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _x86_with_avx2(), reason="the pinned code path is x86-64's with AVX2")
+def test_fast_mode_numbers_do_not_depend_on_which_x86_code_the_libraries_pick():
+    """Another processor is imitated by capping MKL's and oneDNN's instruction sets (as on an AVX2-only
+    CPU): in fast mode the trained weights are the same bits; in full mode the cap changes them (so the
+    probe can tell), which is why CI's committed fast-mode outputs need the pin."""
+    avx2_only = {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    fast, fast_capped = _probe("fast"), _probe("fast", **avx2_only)
+    assert fast[1:] == ["COMPATIBLE", "False", "AVX2"], fast
+    assert fast[0] == fast_capped[0], "fast mode's training depends on the instruction set the libraries pick"
+    full, full_capped = _probe("full"), _probe("full", **avx2_only)
+    assert full[1:3] == ["None", "True"], full                    # full mode keeps the fastest code
+    if full[0] == full_capped[0]:
+        pytest.skip("this CPU computes the same with and without the cap, so the comparison shows nothing here")
+
+
+def test_portable_math_can_be_turned_off():
+    out = _probe("fast", COURSE_PORTABLE_MATH="0")
+    assert out[1] == "None" and out[2] == "True", out
