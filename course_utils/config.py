@@ -7,6 +7,7 @@ unchanged in CI (fast mode, read-only data folder) and on a student's laptop or 
 - ``COURSE_DATA_DIR``     where datasets are read from / downloaded to (default ``<repo>/data``)
 - ``COURSE_CACHE_DIR``    where checkpoints and derived files go (default ``<repo>/data/cache``)
 - ``COURSE_DEVICE``       force a device (``cpu``, ``cuda``, ``mps``); default: best available
+- ``COURSE_PORTABLE_MATH=0`` fast mode without ``portable_math`` (the CPU libraries' fastest code)
 """
 from __future__ import annotations
 
