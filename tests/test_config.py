@@ -173,3 +173,15 @@ def test_fast_mode_numbers_do_not_depend_on_which_x86_code_the_libraries_pick():
 def test_portable_math_can_be_turned_off():
     out = _probe("fast", COURSE_PORTABLE_MATH="0")
     assert out[1] == "None" and out[2] == "True", out
+
+
+def test_portable_math_is_x86_only_and_reads_its_flag(monkeypatch):
+    import platform
+
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    config.portable_math()
+    assert "MKL_CBWR" not in __import__("os").environ          # nothing pinned on an ARM laptop
+    monkeypatch.setenv("COURSE_PORTABLE_MATH", "perhaps")
+    with pytest.raises(ValueError, match="COURSE_PORTABLE_MATH='perhaps'.*use 0"):
+        config.portable_math()
