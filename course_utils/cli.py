@@ -254,6 +254,8 @@ def _results_jobs(args: argparse.Namespace, out: Path) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     if args.no_progress:
         os.environ["TQDM_DISABLE"] = "1"
+    if args.mode == "fast":   # before any torch kernel, as `course results` does (config.portable_math)
+        config.portable_math()
     from course_utils.own_data import OwnDataError, cluster
 
     try:

@@ -155,6 +155,7 @@ def _x86_with_avx2() -> bool:
         return False
 
 
+@pytest.mark.kernel   # starts Python processes: the full suite, not the quick tier
 @pytest.mark.skipif(not _x86_with_avx2(), reason="the pinned code path is x86-64's with AVX2")
 def test_fast_mode_numbers_do_not_depend_on_which_x86_code_the_libraries_pick():
     """Another processor is imitated by capping MKL's and oneDNN's instruction sets (as on an AVX2-only
@@ -170,6 +171,7 @@ def test_fast_mode_numbers_do_not_depend_on_which_x86_code_the_libraries_pick():
         pytest.skip("this CPU computes the same with and without the cap, so the comparison shows nothing here")
 
 
+@pytest.mark.kernel
 def test_portable_math_can_be_turned_off():
     out = _probe("fast", COURSE_PORTABLE_MATH="0")
     assert out[1] == "None" and out[2] == "True", out

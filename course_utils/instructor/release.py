@@ -263,7 +263,7 @@ Conda users: `conda env create -f environment.yml && conda activate lwl`, then `
 
 ## Fast mode and data
 
-`COURSE_FAST=1` runs a notebook with small sizes (about a minute on a laptop CPU), handy while
+`COURSE_FAST=1` runs a notebook with small sizes (one to four minutes on a laptop CPU), handy while
 you work on the exercises; without it the notebook uses the sizes that reproduce the papers
 (the later deep-learning weeks want a GPU for that). MNIST is downloaded into `data/` on first
 use. No network? Copy `train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
