@@ -15,12 +15,10 @@ from pathlib import Path
 import pytest
 
 os.environ["COURSE_FAST"] = "1"
-# Fast mode's committed numbers hold on any x86-64 CPU only with one code path in MKL and torch
-# (config.portable_math); set here, before any torch kernel, so that this process and every notebook
-# kernel it starts compute them the same way.
-from course_utils import config as _config  # noqa: E402
-
-_config.portable_math()
+# Fast mode's committed numbers hold on any x86-64 CPU only with one code path in MKL and torch:
+# importing course_utils in fast mode sets it (config.portable_math), here before any torch kernel,
+# so that this process and every notebook kernel it starts compute them the same way.
+import course_utils  # noqa: E402,F401
 # Notebook kernels pick the inline backend themselves; a caller's MPLBACKEND=Agg would leave
 # them without figures. This process falls back to a non-interactive backend on its own.
 os.environ.pop("MPLBACKEND", None)

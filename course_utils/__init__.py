@@ -8,10 +8,8 @@ what only instructors use, left out of the student bundle).
 """
 __version__ = "0.1.0"
 
-import os as _os
+from course_utils import config as _config
 
-if _os.environ.get("COURSE_FAST", "").strip().lower() in {"1", "true", "yes", "on"}:
-    # fast mode's numbers are compared by CI: one code path on every x86-64 CPU (config.portable_math)
-    from course_utils.config import portable_math as _portable_math
-
-    _portable_math()
+if _config.is_fast():
+    # fast mode's numbers are compared by CI: one code path on every x86-64 CPU, set before any torch kernel
+    _config.portable_math()

@@ -178,12 +178,13 @@ def test_portable_math_can_be_turned_off():
 
 
 def test_portable_math_is_x86_only_and_reads_its_flag(monkeypatch):
+    import os
     import platform
 
     monkeypatch.delenv("MKL_CBWR", raising=False)
     monkeypatch.setattr(platform, "machine", lambda: "arm64")
     config.portable_math()
-    assert "MKL_CBWR" not in __import__("os").environ          # nothing pinned on an ARM laptop
+    assert "MKL_CBWR" not in os.environ                         # nothing pinned on an ARM laptop
     monkeypatch.setenv("COURSE_PORTABLE_MATH", "perhaps")
     with pytest.raises(ValueError, match="COURSE_PORTABLE_MATH='perhaps'.*use 0"):
         config.portable_math()
